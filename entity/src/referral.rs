@@ -1,0 +1,32 @@
+//! A case sent from one organisation to another.
+
+use crate::enums::{ReferralReason, ReferralStatus};
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "referrals")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    #[sea_orm(belongs_to, from = "case_id", to = "id")]
+    pub case: HasOne<super::case::Entity>,
+    pub from_organisation_id: Uuid,
+    pub to_organisation_id: Uuid,
+    pub status: ReferralStatus,
+    pub reason: Option<ReferralReason>,
+    pub note: Option<String>,
+    pub sent_at: DateTimeUtc,
+    /// The receiving organisation must answer by then, or the referral expires.
+    pub respond_by: DateTimeUtc,
+    pub responded_at: Option<DateTimeUtc>,
+    pub completed_at: Option<DateTimeUtc>,
+    pub version: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    #[sea_orm(has_many)]
+    pub events: HasMany<super::referral_event::Entity>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

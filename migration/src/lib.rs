@@ -1,0 +1,36 @@
+//! Schema migrations of psm-api, for SQLite and PostgreSQL.
+//!
+//! Every `up` has a `down`. Value lists of enumerations are written out here, not imported from the
+//! entity crate, because a migration is history: it must keep meaning what it meant when it ran.
+//!
+//! # Layout
+//! - [`Migrator`]: the ordered list of migrations.
+//! - `schema`: column helpers shared by the migrations (UTC instants, CHECKed enumerations).
+//! - one `mYYYYMMDD_HHMMSS_<verb>_<noun>` module per migration.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_regions;
+mod m20261128_000002_create_organisations_and_volunteers;
+mod m20261128_000003_create_persons_and_consents;
+mod m20261128_000004_create_cases;
+mod m20261128_000005_create_programmes;
+mod m20261128_000006_create_referrals_and_outcomes;
+mod schema;
+
+/// Runs psm-api's migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_create_regions::Migration),
+            Box::new(m20261128_000002_create_organisations_and_volunteers::Migration),
+            Box::new(m20261128_000003_create_persons_and_consents::Migration),
+            Box::new(m20261128_000004_create_cases::Migration),
+            Box::new(m20261128_000005_create_programmes::Migration),
+            Box::new(m20261128_000006_create_referrals_and_outcomes::Migration),
+        ]
+    }
+}
