@@ -1,1 +1,80 @@
-fn main(){}
+//! The `psm-api` command: serve (the default), migrate, seed, print the schema.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use migration::{Migrator, MigratorTrait};
+use psm_api::app::{self, AppState};
+use psm_api::config::{Cli, Command, DEFAULT_DATABASE_URL, MigrateAction};
+use psm_api::{db, graphql, seed};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Schema = command {
+        print!("{}", graphql::sdl());
+        return Ok(());
+    }
+    let url = &cli.database.database_url;
+    let connection = db::connect(url, cli.database.db_max_connections).await?;
+    match command {
+        Command::Schema => {}
+        Command::Migrate { action } => match action.unwrap_or(MigrateAction::Up) {
+            MigrateAction::Up => Migrator::up(&connection, None).await?,
+            MigrateAction::Down => Migrator::down(&connection, Some(1)).await?,
+            MigrateAction::Status => Migrator::status(&connection).await?,
+        },
+        Command::Seed(args) => {
+            db::migrate(&connection).await?;
+            if !seed::is_empty(&connection).await? {
+                return Err("the database already holds data; seed only into an empty database".into());
+            }
+            let started = std::time::Instant::now();
+            let options =
+                seed::SeedOptions { cases: args.cases, progress: true, now: chrono::Utc::now(), seed: args.seed };
+            let report = seed::seed_demo(&connection, &options).await?;
+            tracing::info!(?report, seconds = started.elapsed().as_secs_f64(), "demo data loaded");
+        }
+        Command::Serve => {
+            db::migrate(&connection).await?;
+            // Only the embedded default database gets demo data by itself; PostgreSQL only by `seed --demo`.
+            if url == DEFAULT_DATABASE_URL && seed::is_empty(&connection).await? {
+                tracing::info!("empty embedded database: loading the Banjarmasin demo data (10,000 cases)");
+                let options = seed::SeedOptions { cases: 10_000, progress: true, now: chrono::Utc::now(), seed: 6371 };
+                seed::seed_demo(&connection, &options).await?;
+            }
+            let listener = tokio::net::TcpListener::bind(cli.serve.listen).await?;
+            let address = listener.local_addr()?;
+            tracing::info!("psm-api serving GraphQL at http://{address}/graphql");
+            tracing::info!("GraphiQL: open http://{address}/graphiql in a browser");
+            let state = AppState::new(connection, cli.serve.api);
+            app::serve(listener, state, shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        tracing::warn!(%error, "cannot listen for Ctrl-C; stop the process to shut down");
+        std::future::pending::<()>().await;
+    }
+    tracing::info!("shutting down");
+}

@@ -184,9 +184,7 @@ impl OutcomeType {
             OutcomeType::ProposedToDtsen | OutcomeType::CouldNotContact | OutcomeType::Other => {
                 OutcomeGroup::NeedsFollowUp
             }
-            OutcomeType::NotEligible | OutcomeType::MovedAway | OutcomeType::Deceased => {
-                OutcomeGroup::Neutral
-            }
+            OutcomeType::NotEligible | OutcomeType::MovedAway | OutcomeType::Deceased => OutcomeGroup::Neutral,
         }
     }
 }

@@ -5,18 +5,18 @@
 //!
 //! # Layout
 //! - [`Migrator`]: the ordered list of migrations.
-//! - `schema`: column helpers shared by the migrations (UTC instants, CHECKed enumerations).
+//! - `columns`: column helpers shared by the migrations (UTC instants, CHECKed enumerations).
 //! - one `mYYYYMMDD_HHMMSS_<verb>_<noun>` module per migration.
 
 pub use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261128_000001_create_regions;
 mod m20261128_000002_create_organisations_and_volunteers;
 mod m20261128_000003_create_persons_and_consents;
 mod m20261128_000004_create_cases;
 mod m20261128_000005_create_programmes;
 mod m20261128_000006_create_referrals_and_outcomes;
-mod schema;
 
 /// Runs psm-api's migrations in order.
 pub struct Migrator;

@@ -3,7 +3,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema as col;
 
-use crate::schema::{drop_tables, index, one_of};
+use crate::columns::{drop_tables, index, one_of};
 
 /// Official Kemendagri codes: province 63 > city 63.71 > 5 kecamatan > 52 kelurahan.
 const REGIONS_CSV: &str = include_str!("../data/banjarmasin_regions.csv");
@@ -22,7 +22,7 @@ impl MigrationTrait for Migration {
                     .col(one_of("level", &["PROVINCE", "CITY", "DISTRICT", "SUBDISTRICT"]))
                     .col(col::string("name"))
                     .col(col::string_null("parent_code"))
-                    .foreign_key(&mut crate::schema::fk("regions", "parent_code", "regions", "code"))
+                    .foreign_key(&mut crate::columns::fk("regions", "parent_code", "regions", "code"))
                     .take(),
             )
             .await?;

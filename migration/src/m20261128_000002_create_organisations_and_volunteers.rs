@@ -4,7 +4,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema as col;
 use sea_orm_migration::sea_orm::ExprTrait;
 
-use crate::schema::{SEX, drop_tables, fk, index, one_of, stamps, table};
+use crate::columns::{SEX, drop_tables, fk, index, one_of, stamps, table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -19,7 +19,16 @@ impl MigrationTrait for Migration {
                     .col(col::string("name"))
                     .col(one_of(
                         "kind",
-                        &["DINSOS", "NGO", "LKS", "KARANG_TARUNA", "PUSKESMAS", "KELURAHAN_OFFICE", "KECAMATAN_OFFICE", "OTHER"],
+                        &[
+                            "DINSOS",
+                            "NGO",
+                            "LKS",
+                            "KARANG_TARUNA",
+                            "PUSKESMAS",
+                            "KELURAHAN_OFFICE",
+                            "KECAMATAN_OFFICE",
+                            "OTHER",
+                        ],
                     ))
                     .col(col::string_null("kelurahan_code"))
                     .foreign_key(&mut fk("organisations", "kelurahan_code", "regions", "code"))
@@ -40,8 +49,18 @@ impl MigrationTrait for Migration {
                     .col(one_of(
                         "psks_type",
                         &[
-                            "PSM", "TKSK", "KARANG_TARUNA", "LKS", "WPKS", "PENYULUH_SOSIAL", "LK3", "KELUARGA_PIONEER", "WKSBM",
-                            "DUNIA_USAHA", "PEKSOS_PROFESIONAL", "TAGANA",
+                            "PSM",
+                            "TKSK",
+                            "KARANG_TARUNA",
+                            "LKS",
+                            "WPKS",
+                            "PENYULUH_SOSIAL",
+                            "LK3",
+                            "KELUARGA_PIONEER",
+                            "WKSBM",
+                            "DUNIA_USAHA",
+                            "PEKSOS_PROFESIONAL",
+                            "TAGANA",
                         ],
                     ))
                     .col(one_of("status", &["ACTIVE", "INACTIVE", "RETIRED"]))

@@ -2,9 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema as col;
-use sea_orm_migration::sea_orm::ExprTrait;
 
-use crate::schema::{SEX, drop_tables, fk, index, instant, instant_null, one_of, stamps, table};
+use crate::columns::{SEX, drop_tables, fk, index, instant, instant_null, one_of, stamps, table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;

@@ -3,7 +3,9 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema as col;
 
-use crate::schema::{PPKS_CATEGORIES, drop_tables, fk, index, instant, instant_null, one_of, one_of_null, stamps, table};
+use crate::columns::{
+    PPKS_CATEGORIES, drop_tables, fk, index, instant, instant_null, one_of, one_of_null, stamps, table,
+};
 
 const CASE_STATUS: &[&str] = &["NEW", "ASSESSMENT", "IN_SERVICE", "REFERRED", "CLOSED", "REOPENED"];
 

@@ -4,7 +4,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema as col;
 use sea_orm_migration::sea_orm::ExprTrait;
 
-use crate::schema::{PPKS_CATEGORIES, drop_tables, fk, index, instant, instant_null, one_of, stamps, table};
+use crate::columns::{PPKS_CATEGORIES, drop_tables, fk, index, instant, instant_null, one_of, stamps, table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;

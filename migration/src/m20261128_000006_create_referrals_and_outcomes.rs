@@ -3,7 +3,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema as col;
 
-use crate::schema::{drop_tables, fk, index, instant, instant_null, one_of, one_of_null, stamps, table};
+use crate::columns::{drop_tables, fk, index, instant, instant_null, one_of, one_of_null, stamps, table};
 
 const REFERRAL_STATUS: &[&str] = &["SENT", "ACCEPTED", "DECLINED", "COMPLETED", "WITHDRAWN", "EXPIRED"];
 const REFERRAL_REASON: &[&str] = &[

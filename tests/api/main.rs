@@ -1,1 +1,15 @@
+//! The one integration-test binary of psm-api.
+//!
+//! Every data test runs on a fresh SQLite database, and again on PostgreSQL when `TEST_DATABASE_URL`
+//! is set (each test gets a clone of a migrated template database). With `PSM_REQUIRE_POSTGRES=1`, an
+//! unset or unreachable PostgreSQL fails the PostgreSQL half instead of skipping it.
 
+mod support;
+
+mod errors;
+mod filters;
+mod http;
+mod migrations;
+mod nesting;
+mod paging;
+mod schema;

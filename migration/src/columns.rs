@@ -36,7 +36,12 @@ pub fn one_of_null(name: &'static str, values: &[&str]) -> ColumnDef {
 }
 
 /// A foreign key from `table.column` to `target.target_column`; deleting the target is refused.
-pub fn fk(table: &'static str, column: &'static str, target: &'static str, target_column: &'static str) -> ForeignKeyCreateStatement {
+pub fn fk(
+    table: &'static str,
+    column: &'static str,
+    target: &'static str,
+    target_column: &'static str,
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .name(format!("fk_{table}_{column}"))
         .from(table, column)

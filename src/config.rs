@@ -1,0 +1,113 @@
+//! Every setting of psm-api, documented, read from the command line or the environment.
+
+use std::net::SocketAddr;
+
+use chrono::{FixedOffset, Offset, Utc};
+use clap::{Args, Parser, Subcommand};
+
+/// The default embedded database: a SQLite file next to where the server runs (git-ignored).
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://psm.db?mode=rwc";
+
+/// psm-api: the GraphQL data backend of Banjarmasin's community social workers (PSM) programme.
+#[derive(Debug, Parser)]
+#[command(name = "psm-api", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://FILE?mode=rwc` (the embedded default) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "PSM_DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
+    pub db_max_connections: u32,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database and serve the GraphQL API (the default).
+    Serve,
+    /// Apply, revert or list migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
+    /// Load data into the database.
+    Seed(SeedArgs),
+    /// Print the GraphQL schema (SDL), as committed in `schema.graphql`.
+    Schema,
+}
+
+/// Migration actions.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration (the default).
+    Up,
+    /// Revert the last migration.
+    Down,
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+/// Options of `seed`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// Load the deterministic Banjarmasin demo data set.
+    #[arg(long, required = true)]
+    pub demo: bool,
+    /// Number of cases; volunteers, persons, referrals and outcomes scale with it.
+    #[arg(long, default_value_t = 10_000)]
+    pub cases: u64,
+    /// Seed of the random generator (the same seed gives the same data).
+    #[arg(long, default_value_t = 6371)]
+    pub seed: u64,
+}
+
+/// Options of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PSM_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub api: ApiConfig,
+}
+
+/// Limits and conventions of the GraphQL API.
+#[derive(Debug, Clone, Args)]
+pub struct ApiConfig {
+    /// Largest page a connection returns; a larger `first` or `last` is rejected.
+    #[arg(long, env = "PSM_MAX_PAGE_SIZE", default_value_t = 100, global = true)]
+    pub max_page_size: u32,
+    /// Size of a page when neither `first` nor `last` is given.
+    #[arg(long, env = "PSM_DEFAULT_PAGE_SIZE", default_value_t = 20, global = true)]
+    pub default_page_size: u32,
+    /// Largest number of ids `nodes(ids:)` accepts.
+    #[arg(long, env = "PSM_MAX_NODES", default_value_t = 100, global = true)]
+    pub max_nodes: u32,
+    /// The city's offset from UTC in hours (Banjarmasin: WITA, UTC+8), for days and ages.
+    #[arg(long, env = "PSM_UTC_OFFSET_HOURS", default_value_t = 8, global = true)]
+    pub utc_offset_hours: i32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { max_page_size: 100, default_page_size: 20, max_nodes: 100, utc_offset_hours: 8 }
+    }
+}
+
+impl ApiConfig {
+    /// The city's time zone as a fixed offset (WITA has no daylight saving).
+    pub fn city_offset(&self) -> FixedOffset {
+        FixedOffset::east_opt(self.utc_offset_hours.clamp(-14, 14) * 3600).unwrap_or_else(|| Utc.fix())
+    }
+}

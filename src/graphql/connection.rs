@@ -1,0 +1,451 @@
+//! Relay connections over keyset cursors.
+//!
+//! A cursor holds the values of the chosen `orderBy` column and of the tie-breaking key of the row it
+//! points at; the next page is "rows after those values", answered by the index, so page 5,000 costs
+//! what page 1 costs. There is no OFFSET anywhere.
+//!
+//! Root connections run one statement per page ([`fetch_page`]); nested connections (a volunteer's
+//! cases over a page of volunteers) run one statement per page of parents, paginating every parent at
+//! once with `ROW_NUMBER() OVER (PARTITION BY parent ...)` ([`fetch_nested_pages`]). `totalCount` runs
+//! only when it is selected.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use async_graphql::{Context, SimpleObject};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::future::BoxFuture;
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, WindowStatement};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, IdenStatic, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, Value,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+
+/// A value of a sort or key column, as carried inside a cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum KeyValue {
+    Text(String),
+    Int(i64),
+    Instant(DateTime<Utc>),
+    Date(NaiveDate),
+    Uuid(Uuid),
+}
+
+impl From<KeyValue> for Value {
+    fn from(value: KeyValue) -> Self {
+        match value {
+            KeyValue::Text(text) => text.into(),
+            KeyValue::Int(int) => int.into(),
+            KeyValue::Instant(instant) => instant.into(),
+            KeyValue::Date(date) => date.into(),
+            KeyValue::Uuid(uuid) => uuid.into(),
+        }
+    }
+}
+
+impl From<String> for KeyValue {
+    fn from(value: String) -> Self {
+        KeyValue::Text(value)
+    }
+}
+
+impl From<Uuid> for KeyValue {
+    fn from(value: Uuid) -> Self {
+        KeyValue::Uuid(value)
+    }
+}
+
+/// An entity whose rows have a unique key (their id, or a region's code).
+pub trait Keyed: EntityTrait<Model: FromQueryResult + Clone + Send + Sync> + Default + Send + Sync + 'static {
+    /// The unique key, which also breaks ties between equal sort values.
+    type Key: Clone + Eq + Hash + Send + Sync + Into<KeyValue> + Into<Value> + 'static;
+
+    /// The key column.
+    fn key_column() -> Self::Column;
+    /// The key of a row.
+    fn key(model: &Self::Model) -> Self::Key;
+}
+
+/// Entities keyed by a UUID `id` column.
+macro_rules! keyed_by_id {
+    ($($module:ident),+) => {
+        $(
+            impl Keyed for entity::$module::Entity {
+                type Key = Uuid;
+                fn key_column() -> entity::$module::Column {
+                    entity::$module::Column::Id
+                }
+                fn key(model: &entity::$module::Model) -> Uuid {
+                    model.id
+                }
+            }
+        )+
+    };
+}
+
+keyed_by_id!(
+    organisation,
+    volunteer,
+    training_attendance,
+    award,
+    person,
+    consent,
+    case,
+    case_status_change,
+    programme,
+    enrollment,
+    referral,
+    referral_event,
+    outcome
+);
+
+impl Keyed for entity::region::Entity {
+    type Key = String;
+    fn key_column() -> entity::region::Column {
+        entity::region::Column::Code
+    }
+    fn key(model: &entity::region::Model) -> String {
+        model.code.clone()
+    }
+}
+
+/// An entity that can be listed through a connection.
+pub trait Listed: Keyed {
+    /// The columns a connection can be ordered by (a GraphQL enum).
+    type Sort: Copy + Eq + Send + Sync + std::fmt::Debug + 'static;
+    /// The column behind a sort choice.
+    fn sort_column(sort: Self::Sort) -> Self::Column;
+    /// A row's value of that column.
+    fn sort_value(model: &Self::Model, sort: Self::Sort) -> KeyValue;
+}
+
+/// A sort choice and its direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ordering<S> {
+    pub sort: S,
+    pub descending: bool,
+}
+
+/// The `first` / `after` / `last` / `before` arguments of a connection field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct PageArgs {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+/// Page size limits, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct PageLimits {
+    /// Size of a page when neither `first` nor `last` is given.
+    pub default_size: u32,
+    /// Largest `first` or `last` accepted.
+    pub max_size: u32,
+}
+
+/// Validated paging arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    limit: u64,
+    backward: bool,
+    after: Option<Cursor>,
+    before: Option<Cursor>,
+}
+
+/// What a cursor encodes: the sort it was made for, the row's sort value and its key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Cursor {
+    sort: String,
+    value: KeyValue,
+    key: KeyValue,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        // Serialising this plain data cannot fail; an empty cursor would be rejected when used.
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(text: &str, argument: &str, sort: &str) -> AppResult<Cursor> {
+        let invalid = || AppError::bad_input(argument, format!("`{argument}` is not a cursor this API issued"));
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        if cursor.sort != sort {
+            return Err(AppError::bad_input(
+                argument,
+                format!(
+                    "`{argument}` was made for orderBy {}, not {sort}; start again from the first page",
+                    cursor.sort
+                ),
+            ));
+        }
+        Ok(cursor)
+    }
+}
+
+impl Page {
+    /// Checks the paging arguments against the limits and the chosen order.
+    pub fn parse<S: std::fmt::Debug>(args: &PageArgs, ordering: &Ordering<S>, limits: PageLimits) -> AppResult<Page> {
+        let sort = sort_name(ordering);
+        let size = |name: &str, value: i32| -> AppResult<u64> {
+            if value < 0 {
+                return Err(AppError::bad_input(name, format!("`{name}` must not be negative")));
+            }
+            if value as u32 > limits.max_size {
+                return Err(AppError::bad_input(
+                    name,
+                    format!(
+                        "`{name}` is {value}, above the largest page size of {}; page with cursors instead",
+                        limits.max_size
+                    ),
+                ));
+            }
+            Ok(value as u64)
+        };
+        let (limit, backward) = match (args.first, args.last) {
+            (Some(_), Some(_)) => return Err(AppError::bad_input("last", "pass either `first` or `last`, not both")),
+            (Some(first), None) => (size("first", first)?, false),
+            (None, Some(last)) => (size("last", last)?, true),
+            (None, None) => (
+                u64::from(std::cmp::min(limits.default_size, limits.max_size)),
+                args.before.is_some() && args.after.is_none(),
+            ),
+        };
+        let after = args.after.as_deref().map(|text| Cursor::decode(text, "after", &sort)).transpose()?;
+        let before = args.before.as_deref().map(|text| Cursor::decode(text, "before", &sort)).transpose()?;
+        Ok(Page { limit, backward, after, before })
+    }
+}
+
+fn sort_name<S: std::fmt::Debug>(ordering: &Ordering<S>) -> String {
+    format!("{:?}_{}", ordering.sort, if ordering.descending { "DESC" } else { "ASC" })
+}
+
+/// Position of a page in its list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SimpleObject)]
+pub struct PageInfo {
+    /// True when rows follow this page (ask with `after: endCursor`).
+    pub has_next_page: bool,
+    /// True when rows precede this page (ask with `before: startCursor`).
+    pub has_previous_page: bool,
+    /// Cursor of the first row of this page; null when the page is empty.
+    pub start_cursor: Option<String>,
+    /// Cursor of the last row of this page; null when the page is empty.
+    pub end_cursor: Option<String>,
+}
+
+/// Counts the rows of a connection, when `totalCount` is asked for.
+pub trait CountSource: Send + Sync {
+    fn count<'a>(&'a self, ctx: &'a Context<'_>) -> BoxFuture<'a, AppResult<i64>>;
+}
+
+/// `totalCount` of a root connection: `SELECT COUNT(*)` over the filtered rows.
+struct StatementCount(SelectStatement);
+
+impl CountSource for StatementCount {
+    fn count<'a>(&'a self, ctx: &'a Context<'_>) -> BoxFuture<'a, AppResult<i64>> {
+        Box::pin(async move {
+            let db = ctx.data::<DatabaseConnection>().map_err(|e| AppError::Internal(e.message))?;
+            let mut count = Query::select();
+            count.expr_as(Expr::cust("COUNT(*)"), "total").from_subquery(self.0.clone(), "counted");
+            let row = db.query_one(&count).await?;
+            Ok(row.map(|row| row.try_get::<i64>("", "total")).transpose()?.unwrap_or(0))
+        })
+    }
+}
+
+/// One page of rows, with cursors, ready to be wrapped in a GraphQL connection type.
+pub struct Connection<T> {
+    pub edges: Vec<(String, T)>,
+    pub page_info: PageInfo,
+    total: Arc<dyn CountSource>,
+}
+
+impl<T> Connection<T> {
+    /// Converts every node, keeping cursors and counts.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Connection<U> {
+        let mut f = f;
+        Connection {
+            edges: self.edges.into_iter().map(|(cursor, node)| (cursor, f(node))).collect(),
+            page_info: self.page_info,
+            total: self.total,
+        }
+    }
+
+    /// The number of rows in the whole list (all pages), computed now.
+    pub async fn total_count(&self, ctx: &Context<'_>) -> AppResult<i64> {
+        self.total.count(ctx).await
+    }
+}
+
+/// The condition "strictly after / before the cursor row" in the given order.
+fn seek<E: Listed>(cursor: &Cursor, ordering: &Ordering<E::Sort>, after: bool) -> Condition {
+    let greater = after != ordering.descending;
+    let sort = E::sort_column(ordering.sort);
+    let key = E::key_column();
+    let past = |column: E::Column, value: Value| if greater { column.gt(value) } else { column.lt(value) };
+    let key_value: Value = cursor.key.clone().into();
+    if sort.as_str() == key.as_str() {
+        return Condition::all().add(past(key, key_value));
+    }
+    let sort_value: Value = cursor.value.clone().into();
+    Condition::any()
+        .add(past(sort, sort_value.clone()))
+        .add(Condition::all().add(sort.eq(sort_value)).add(past(key, key_value)))
+}
+
+/// Applies cursor conditions and order; returns the statement and whether rows come back reversed.
+fn ordered<E: Listed>(mut select: Select<E>, ordering: &Ordering<E::Sort>, page: &Page) -> (Select<E>, Order) {
+    if let Some(cursor) = &page.after {
+        select = select.filter(seek::<E>(cursor, ordering, true));
+    }
+    if let Some(cursor) = &page.before {
+        select = select.filter(seek::<E>(cursor, ordering, false));
+    }
+    let descending = ordering.descending != page.backward;
+    let order = if descending { Order::Desc } else { Order::Asc };
+    let sort = E::sort_column(ordering.sort);
+    let key = E::key_column();
+    if sort.as_str() != key.as_str() {
+        select = select.order_by(sort, order.clone());
+    }
+    (select.order_by(key, order.clone()), order)
+}
+
+fn cursor_of<E: Listed>(model: &E::Model, ordering: &Ordering<E::Sort>) -> String {
+    Cursor { sort: sort_name(ordering), value: E::sort_value(model, ordering.sort), key: E::key(model).into() }.encode()
+}
+
+/// Turns up to `limit + 1` fetched rows (in query order) into a page.
+fn assemble<E: Listed>(
+    mut rows: Vec<E::Model>,
+    ordering: &Ordering<E::Sort>,
+    page: &Page,
+    total: Arc<dyn CountSource>,
+) -> Connection<E::Model> {
+    let has_more = rows.len() as u64 > page.limit;
+    rows.truncate(page.limit as usize);
+    if page.backward {
+        rows.reverse();
+    }
+    let edges: Vec<(String, E::Model)> =
+        rows.into_iter().map(|model| (cursor_of::<E>(&model, ordering), model)).collect();
+    let page_info = PageInfo {
+        has_next_page: if page.backward { page.before.is_some() } else { has_more },
+        has_previous_page: if page.backward { has_more } else { page.after.is_some() },
+        start_cursor: edges.first().map(|(cursor, _)| cursor.clone()),
+        end_cursor: edges.last().map(|(cursor, _)| cursor.clone()),
+    };
+    Connection { edges, page_info, total }
+}
+
+/// Fetches one page of a root connection: one SQL statement (plus one for `totalCount` if asked).
+pub async fn fetch_page<E: Listed>(
+    db: &DatabaseConnection,
+    filtered: Select<E>,
+    ordering: &Ordering<E::Sort>,
+    page: &Page,
+) -> AppResult<Connection<E::Model>> {
+    let total = Arc::new(StatementCount(filtered.clone().into_query()));
+    let (select, _) = ordered(filtered, ordering, page);
+    let rows = select.limit(page.limit + 1).all(db).await?;
+    Ok(assemble::<E>(rows, ordering, page, total))
+}
+
+/// A relation from a parent to the child rows a nested connection lists.
+pub trait ChildOf: Send + Sync + 'static {
+    /// The listed children.
+    type Entity: Listed;
+    /// The children's column holding the parent's id.
+    fn parent_column() -> <Self::Entity as EntityTrait>::Column;
+    /// The parent id of a child row.
+    fn parent_of(model: &<Self::Entity as EntityTrait>::Model) -> Option<Uuid>;
+}
+
+/// The arguments of one nested connection field, shared by every parent on the page.
+pub struct NestedArgs<E: Listed> {
+    /// Identifies equal arguments, so that one statement serves every parent asking the same.
+    pub fingerprint: String,
+    pub condition: Condition,
+    pub ordering: Ordering<E::Sort>,
+    pub page: Page,
+}
+
+/// Fetches one page of children for each parent, in one statement.
+pub async fn fetch_nested_pages<R: ChildOf>(
+    db: &DatabaseConnection,
+    parents: &[Uuid],
+    args: &NestedArgs<R::Entity>,
+) -> AppResult<HashMap<Uuid, Vec<<R::Entity as EntityTrait>::Model>>> {
+    let (select, order) = ordered(
+        R::Entity::find().filter(R::parent_column().is_in(parents.iter().copied())).filter(args.condition.clone()),
+        &args.ordering,
+        &args.page,
+    );
+    let mut inner = select.into_query();
+    inner.clear_order_by();
+    let mut window = WindowStatement::partition_by((R::Entity::default(), R::parent_column()));
+    let sort = <R::Entity as Listed>::sort_column(args.ordering.sort);
+    let key = <R::Entity as Keyed>::key_column();
+    if sort.as_str() != key.as_str() {
+        window.order_by((R::Entity::default(), sort), order.clone());
+    }
+    window.order_by((R::Entity::default(), key), order);
+    inner.expr_window_as(Expr::cust("ROW_NUMBER()"), window, "psm_rank");
+    let mut outer = Query::select();
+    outer
+        .column(Asterisk)
+        .from_subquery(inner, Alias::new("ranked"))
+        .and_where(Expr::col("psm_rank").lte(Expr::val((args.page.limit + 1) as i64)))
+        .order_by("psm_rank", Order::Asc);
+    let statement = db.get_database_backend().build(&outer);
+    let rows = R::Entity::find().from_raw_sql(statement).all(db).await?;
+    let mut pages: HashMap<Uuid, Vec<_>> = HashMap::new();
+    for row in rows {
+        if let Some(parent) = R::parent_of(&row) {
+            pages.entry(parent).or_default().push(row);
+        }
+    }
+    Ok(pages)
+}
+
+/// Turns fetched children of one parent into its page.
+pub fn nested_connection<R: ChildOf>(
+    rows: Vec<<R::Entity as EntityTrait>::Model>,
+    args: &NestedArgs<R::Entity>,
+    total: Arc<dyn CountSource>,
+) -> Connection<<R::Entity as EntityTrait>::Model> {
+    assemble::<R::Entity>(rows, &args.ordering, &args.page, total)
+}
+
+/// Counts children per parent in one `GROUP BY` statement.
+pub async fn count_children<R: ChildOf>(
+    db: &DatabaseConnection,
+    parents: &[Uuid],
+    condition: &Condition,
+) -> AppResult<HashMap<Uuid, i64>> {
+    let parent = R::parent_column();
+    let mut query = R::Entity::find()
+        .filter(parent.is_in(parents.iter().copied()))
+        .filter(condition.clone())
+        .select_only()
+        .column_as(parent, "parent")
+        .column_as(Expr::cust("COUNT(*)"), "total")
+        .group_by(parent)
+        .into_query();
+    query.clear_order_by();
+    let rows = db.query_all(&query).await?;
+    let mut counts = HashMap::new();
+    for row in rows {
+        counts.insert(row.try_get::<Uuid>("", "parent")?, row.try_get::<i64>("", "total")?);
+    }
+    Ok(counts)
+}

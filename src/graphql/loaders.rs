@@ -1,0 +1,248 @@
+//! DataLoaders: every relation a resolver follows goes through one, so that a page of parents costs one
+//! statement per relation, however long the page.
+//!
+//! - [`RowLoader`]: rows by their key (`case.person`, `referral.toOrganisation`, `node(id:)`).
+//! - [`ChildrenLoader`]: all children of each parent (`case.categories`, `referral.events`).
+//! - [`PageLoader`] / [`CountLoader`]: one page of a nested connection per parent, and its totalCount.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use async_graphql::Context;
+use async_graphql::dataloader::{DataLoader, Loader};
+use futures_util::future::BoxFuture;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+use crate::graphql::connection::{
+    ChildOf, Connection, CountSource, Keyed, Listed, NestedArgs, count_children, fetch_nested_pages, nested_connection,
+};
+
+/// Loads rows of `E` by key.
+pub struct RowLoader<E> {
+    db: DatabaseConnection,
+    entity: PhantomData<fn() -> E>,
+}
+
+impl<E> RowLoader<E> {
+    pub fn new(db: DatabaseConnection) -> Self {
+        RowLoader { db, entity: PhantomData }
+    }
+}
+
+impl<E: Keyed> Loader<E::Key> for RowLoader<E> {
+    type Value = E::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[E::Key]) -> Result<HashMap<E::Key, E::Model>, Self::Error> {
+        let rows = E::find()
+            .filter(E::key_column().is_in(keys.iter().cloned()))
+            .all(&self.db)
+            .await
+            .map_err(|e| Arc::new(AppError::from(e)))?;
+        Ok(rows.into_iter().map(|row| (E::key(&row), row)).collect())
+    }
+}
+
+/// A one-to-many relation whose children are few enough to list whole (a case's categories).
+pub trait Children: Send + Sync + 'static {
+    type Entity: EntityTrait<Model: Clone + Send + Sync>;
+    type ParentKey: Clone + Eq + Hash + Send + Sync + Into<sea_orm::Value> + 'static;
+    fn parent_column() -> <Self::Entity as EntityTrait>::Column;
+    fn parent_of(model: &<Self::Entity as EntityTrait>::Model) -> Self::ParentKey;
+    /// The order children are listed in.
+    fn order_column() -> <Self::Entity as EntityTrait>::Column;
+}
+
+/// Loads every child of each parent.
+pub struct ChildrenLoader<R> {
+    db: DatabaseConnection,
+    relation: PhantomData<fn() -> R>,
+}
+
+impl<R> ChildrenLoader<R> {
+    pub fn new(db: DatabaseConnection) -> Self {
+        ChildrenLoader { db, relation: PhantomData }
+    }
+}
+
+impl<R: Children> Loader<R::ParentKey> for ChildrenLoader<R> {
+    type Value = Vec<<R::Entity as EntityTrait>::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[R::ParentKey]) -> Result<HashMap<R::ParentKey, Self::Value>, Self::Error> {
+        let rows = R::Entity::find()
+            .filter(R::parent_column().is_in(keys.iter().cloned()))
+            .order_by_asc(R::order_column())
+            .all(&self.db)
+            .await
+            .map_err(|e| Arc::new(AppError::from(e)))?;
+        let mut children: HashMap<R::ParentKey, Self::Value> =
+            keys.iter().map(|key| (key.clone(), Vec::new())).collect();
+        for row in rows {
+            children.entry(R::parent_of(&row)).or_default().push(row);
+        }
+        Ok(children)
+    }
+}
+
+/// Key of a nested page: the parent, and the connection arguments (equal by fingerprint).
+pub struct NestedKey<E: Listed> {
+    pub parent: Uuid,
+    pub args: Arc<NestedArgs<E>>,
+}
+
+impl<E: Listed> Clone for NestedKey<E> {
+    fn clone(&self) -> Self {
+        NestedKey { parent: self.parent, args: self.args.clone() }
+    }
+}
+
+impl<E: Listed> PartialEq for NestedKey<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.parent == other.parent && self.args.fingerprint == other.args.fingerprint
+    }
+}
+
+impl<E: Listed> Eq for NestedKey<E> {}
+
+impl<E: Listed> Hash for NestedKey<E> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.parent.hash(state);
+        self.args.fingerprint.hash(state);
+    }
+}
+
+/// Groups keys by their arguments, so that each distinct argument set runs once for all its parents.
+fn by_arguments<E: Listed>(keys: &[NestedKey<E>]) -> Vec<(Arc<NestedArgs<E>>, Vec<Uuid>)> {
+    let mut groups: Vec<(Arc<NestedArgs<E>>, Vec<Uuid>)> = Vec::new();
+    for key in keys {
+        match groups.iter_mut().find(|(args, _)| args.fingerprint == key.args.fingerprint) {
+            Some((_, parents)) => parents.push(key.parent),
+            None => groups.push((key.args.clone(), vec![key.parent])),
+        }
+    }
+    groups
+}
+
+/// Loads one page of a nested connection for every parent at once.
+pub struct PageLoader<R> {
+    db: DatabaseConnection,
+    relation: PhantomData<fn() -> R>,
+}
+
+impl<R> PageLoader<R> {
+    pub fn new(db: DatabaseConnection) -> Self {
+        PageLoader { db, relation: PhantomData }
+    }
+}
+
+type ChildModel<R> = <<R as ChildOf>::Entity as EntityTrait>::Model;
+
+impl<R: ChildOf> Loader<NestedKey<R::Entity>> for PageLoader<R> {
+    type Value = Vec<ChildModel<R>>;
+    type Error = Arc<AppError>;
+
+    async fn load(
+        &self,
+        keys: &[NestedKey<R::Entity>],
+    ) -> Result<HashMap<NestedKey<R::Entity>, Self::Value>, Self::Error> {
+        let mut pages = HashMap::new();
+        for (args, parents) in by_arguments(keys) {
+            let mut rows = fetch_nested_pages::<R>(&self.db, &parents, &args).await.map_err(Arc::new)?;
+            for parent in parents {
+                let page = rows.remove(&parent).unwrap_or_default();
+                pages.insert(NestedKey { parent, args: args.clone() }, page);
+            }
+        }
+        Ok(pages)
+    }
+}
+
+/// Counts the children of every parent of a nested connection at once.
+pub struct CountLoader<R> {
+    db: DatabaseConnection,
+    relation: PhantomData<fn() -> R>,
+}
+
+impl<R> CountLoader<R> {
+    pub fn new(db: DatabaseConnection) -> Self {
+        CountLoader { db, relation: PhantomData }
+    }
+}
+
+impl<R: ChildOf> Loader<NestedKey<R::Entity>> for CountLoader<R> {
+    type Value = i64;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[NestedKey<R::Entity>]) -> Result<HashMap<NestedKey<R::Entity>, i64>, Self::Error> {
+        let mut totals = HashMap::new();
+        for (args, parents) in by_arguments(keys) {
+            let counts = count_children::<R>(&self.db, &parents, &args.condition).await.map_err(Arc::new)?;
+            for parent in parents {
+                totals.insert(NestedKey { parent, args: args.clone() }, counts.get(&parent).copied().unwrap_or(0));
+            }
+        }
+        Ok(totals)
+    }
+}
+
+/// `totalCount` of a nested connection, through [`CountLoader`].
+struct NestedCount<R: ChildOf>(NestedKey<R::Entity>);
+
+impl<R: ChildOf> CountSource for NestedCount<R> {
+    fn count<'a>(&'a self, ctx: &'a Context<'_>) -> BoxFuture<'a, AppResult<i64>> {
+        Box::pin(async move {
+            let loader = ctx.data::<DataLoader<CountLoader<R>>>().map_err(|e| AppError::Internal(e.message))?;
+            Ok(loader.load_one(self.0.clone()).await.map_err(unshare)?.unwrap_or(0))
+        })
+    }
+}
+
+/// One page of `R` children under `parent`, through [`PageLoader`].
+pub async fn nested_page<R: ChildOf>(
+    ctx: &Context<'_>,
+    parent: Uuid,
+    args: Arc<NestedArgs<R::Entity>>,
+) -> AppResult<Connection<ChildModel<R>>> {
+    let loader = ctx.data::<DataLoader<PageLoader<R>>>().map_err(|e| AppError::Internal(e.message))?;
+    let key = NestedKey { parent, args };
+    let rows = loader.load_one(key.clone()).await.map_err(unshare)?.unwrap_or_default();
+    let args = key.args.clone();
+    Ok(nested_connection::<R>(rows, &args, Arc::new(NestedCount::<R>(key))))
+}
+
+/// A row by key through [`RowLoader`].
+pub async fn row<E: Keyed>(ctx: &Context<'_>, key: E::Key) -> AppResult<Option<E::Model>> {
+    let loader = ctx.data::<DataLoader<RowLoader<E>>>().map_err(|e| AppError::Internal(e.message))?;
+    loader.load_one(key).await.map_err(unshare)
+}
+
+/// A row that a foreign key guarantees exists; its absence is an internal error.
+pub async fn required_row<E: Keyed>(ctx: &Context<'_>, key: E::Key) -> AppResult<E::Model> {
+    row::<E>(ctx, key)
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("dangling reference to {}", E::default().table_name())))
+}
+
+/// Every child of `parent` through [`ChildrenLoader`].
+pub async fn children<R: Children>(
+    ctx: &Context<'_>,
+    parent: R::ParentKey,
+) -> AppResult<Vec<<R::Entity as EntityTrait>::Model>> {
+    let loader = ctx.data::<DataLoader<ChildrenLoader<R>>>().map_err(|e| AppError::Internal(e.message))?;
+    Ok(loader.load_one(parent).await.map_err(unshare)?.unwrap_or_default())
+}
+
+/// A loader error is shared between every waiting resolver; each gets its own copy of the message.
+fn unshare(error: Arc<AppError>) -> AppError {
+    match &*error {
+        AppError::BadInput { field, message } => AppError::BadInput { field: field.clone(), message: message.clone() },
+        AppError::NotFound(message) => AppError::NotFound(message.clone()),
+        AppError::Conflict(message) => AppError::Conflict(message.clone()),
+        other => AppError::Internal(other.detail()),
+    }
+}

@@ -1,0 +1,192 @@
+//! GraphQL output and input types, one module per domain noun, built from the entity models.
+//!
+//! Each noun module holds the object type, its filter and orderBy inputs, how it is listed (the
+//! [`Listed`](crate::graphql::connection::Listed) impl) and the relations its fields follow.
+
+use async_graphql::{Context, InputObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection};
+
+use crate::config::ApiConfig;
+use crate::error::{AppError, AppResult};
+use crate::graphql::connection::{PageArgs, PageLimits};
+
+pub mod case;
+pub mod enums;
+pub mod organisation;
+pub mod outcome;
+pub mod person;
+pub mod programme;
+pub mod referral;
+pub mod region;
+pub mod volunteer;
+
+/// A span of time between two instants. Each instant must carry its UTC offset (RFC 3339, e.g.
+/// `2025-01-01T00:00:00+08:00` for midnight in Banjarmasin), so there is never doubt about the time zone.
+#[derive(InputObject, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InstantRange {
+    /// Earliest instant included.
+    pub from: Option<DateTime<Utc>>,
+    /// First instant no longer included (the range ends just before it).
+    pub before: Option<DateTime<Utc>>,
+}
+
+impl InstantRange {
+    /// Adds the range to `condition`; `field` names the input in errors.
+    pub fn apply(&self, condition: Condition, column: impl ColumnTrait, field: &str) -> AppResult<Condition> {
+        if let (Some(from), Some(before)) = (self.from, self.before)
+            && before <= from
+        {
+            return Err(AppError::bad_input(field, format!("`{field}.before` must be later than `{field}.from`")));
+        }
+        let mut condition = condition;
+        if let Some(from) = self.from {
+            condition = condition.add(column.gte(from));
+        }
+        if let Some(before) = self.before {
+            condition = condition.add(column.lt(before));
+        }
+        Ok(condition)
+    }
+}
+
+/// A span of calendar days, both ends included (`YYYY-MM-DD`).
+#[derive(InputObject, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DateRange {
+    /// First day included.
+    pub from: Option<NaiveDate>,
+    /// Last day included.
+    pub to: Option<NaiveDate>,
+}
+
+impl DateRange {
+    /// Adds the range to `condition`; `field` names the input in errors.
+    pub fn apply(&self, condition: Condition, column: impl ColumnTrait, field: &str) -> AppResult<Condition> {
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && to < from
+        {
+            return Err(AppError::bad_input(field, format!("`{field}.to` must not be before `{field}.from`")));
+        }
+        let mut condition = condition;
+        if let Some(from) = self.from {
+            condition = condition.add(column.gte(from));
+        }
+        if let Some(to) = self.to {
+            condition = condition.add(column.lte(to));
+        }
+        Ok(condition)
+    }
+}
+
+/// The database connection of the request.
+pub fn db<'a>(ctx: &'a Context<'_>) -> AppResult<&'a DatabaseConnection> {
+    ctx.data::<DatabaseConnection>().map_err(|e| AppError::Internal(e.message))
+}
+
+/// The API configuration of the request.
+pub fn config<'a>(ctx: &'a Context<'_>) -> AppResult<&'a ApiConfig> {
+    ctx.data::<ApiConfig>().map_err(|e| AppError::Internal(e.message))
+}
+
+/// Page-size limits from the configuration.
+pub fn limits(ctx: &Context<'_>) -> AppResult<PageLimits> {
+    let config = config(ctx)?;
+    Ok(PageLimits { default_size: config.default_page_size, max_size: config.max_page_size })
+}
+
+/// Collects the four paging arguments.
+pub fn page_args(first: Option<i32>, after: Option<String>, last: Option<i32>, before: Option<String>) -> PageArgs {
+    PageArgs { first, after, last, before }
+}
+
+/// Adds `column IN values` when `values` is given; an empty list matches nothing.
+pub fn any_of<C: ColumnTrait, V: Into<sea_orm::Value> + Clone>(
+    condition: Condition,
+    column: C,
+    values: Option<&Vec<V>>,
+) -> Condition {
+    match values {
+        Some(values) => condition.add(column.is_in(values.iter().cloned())),
+        None => condition,
+    }
+}
+
+/// Declares the GraphQL connection and edge types of a node type.
+macro_rules! connection_types {
+    ($connection:ident, $edge:ident, $node:ident, $connection_doc:literal, $edge_doc:literal) => {
+        #[doc = $connection_doc]
+        pub struct $connection(pub $crate::graphql::connection::Connection<$node>);
+
+        #[doc = $connection_doc]
+        #[async_graphql::Object]
+        impl $connection {
+            /// The rows of this page, each with the cursor that points at it.
+            async fn edges(&self) -> Vec<$edge> {
+                self.0.edges.iter().map(|(cursor, node)| $edge { cursor: cursor.clone(), node: node.clone() }).collect()
+            }
+
+            /// The rows of this page, without cursors.
+            async fn nodes(&self) -> Vec<&$node> {
+                self.0.edges.iter().map(|(_, node)| node).collect()
+            }
+
+            /// Where this page stands in the whole list, and the cursors to move on from it.
+            async fn page_info(&self) -> &$crate::graphql::connection::PageInfo {
+                &self.0.page_info
+            }
+
+            /// How many rows match the filter across all pages. Computed only when selected (it costs a
+            /// COUNT over the filtered rows), so leave it out of queries that do not show it.
+            async fn total_count(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<i64> {
+                Ok(self.0.total_count(ctx).await?)
+            }
+        }
+
+        #[doc = $edge_doc]
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $edge {
+            /// Opaque cursor of this row: pass it as `after` (or `before`) to continue from here.
+            pub cursor: String,
+            /// The row.
+            pub node: $node,
+        }
+    };
+}
+
+pub(crate) use connection_types;
+
+/// Validated arguments of a nested connection field. The fingerprint makes equal arguments share one
+/// statement across every parent on the page.
+pub fn nested_args<E: crate::graphql::connection::Listed, F: std::fmt::Debug>(
+    ctx: &Context<'_>,
+    filter: &F,
+    condition: Condition,
+    ordering: crate::graphql::connection::Ordering<E::Sort>,
+    args: PageArgs,
+) -> AppResult<std::sync::Arc<crate::graphql::connection::NestedArgs<E>>> {
+    let page = crate::graphql::connection::Page::parse(&args, &ordering, limits(ctx)?)?;
+    let fingerprint = format!("{filter:?}|{ordering:?}|{args:?}");
+    Ok(std::sync::Arc::new(crate::graphql::connection::NestedArgs { fingerprint, condition, ordering, page }))
+}
+
+/// One page of a root connection over the rows of `E` matching `condition`.
+pub async fn root_page<E: crate::graphql::connection::Listed>(
+    ctx: &Context<'_>,
+    condition: Condition,
+    ordering: crate::graphql::connection::Ordering<E::Sort>,
+    args: PageArgs,
+) -> AppResult<crate::graphql::connection::Connection<E::Model>> {
+    use sea_orm::QueryFilter;
+    let page = crate::graphql::connection::Page::parse(&args, &ordering, limits(ctx)?)?;
+    crate::graphql::connection::fetch_page(db(ctx)?, E::find().filter(condition), &ordering, &page).await
+}
+
+/// Today's date in the city's time zone (WITA by default).
+pub fn city_today(ctx: &Context<'_>) -> AppResult<NaiveDate> {
+    Ok(Utc::now().with_timezone(&config(ctx)?.city_offset()).date_naive())
+}
+
+/// Whole years from `since` to `until`.
+pub fn whole_years(since: NaiveDate, until: NaiveDate) -> i32 {
+    until.years_since(since).map(|years| years as i32).unwrap_or(0)
+}

@@ -1,0 +1,198 @@
+//! Outcomes: what actually happened for the person, kept apart from case and referral status.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+use entity::{case, outcome, programme, referral};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, Condition};
+
+use crate::error::AppResult;
+use crate::graphql::connection::{KeyValue, Listed, Ordering};
+use crate::graphql::ids::{self, NodeType};
+use crate::graphql::loaders;
+use crate::graphql::types::case::Case;
+use crate::graphql::types::enums::{OrderDirection, OutcomeGroup, OutcomeType, stored};
+use crate::graphql::types::programme::Programme;
+use crate::graphql::types::referral::Referral;
+use crate::graphql::types::region::district_kelurahan;
+use crate::graphql::types::{InstantRange, any_of, connection_types};
+
+/// What actually happened for the person: "closed" is not "helped". Recorded by a volunteer, staff or a
+/// partner, and verified by Dinsos.
+#[derive(Clone)]
+pub struct Outcome(pub outcome::Model);
+
+#[Object]
+impl Outcome {
+    /// Global id of the outcome.
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeType::Outcome, self.0.id)
+    }
+
+    /// What happened.
+    async fn outcome_type(&self) -> OutcomeType {
+        self.0.outcome_type.into()
+    }
+
+    /// The group of the outcome type: success, needs follow-up, or neutral.
+    async fn outcome_group(&self) -> OutcomeGroup {
+        self.0.outcome_group.into()
+    }
+
+    /// Who recorded it.
+    async fn recorded_by(&self) -> &str {
+        &self.0.recorded_by
+    }
+
+    /// When it was recorded.
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.recorded_at
+    }
+
+    /// Whether Dinsos verified it.
+    async fn verified(&self) -> bool {
+        self.0.verified
+    }
+
+    /// When it was verified; null until then.
+    async fn verified_at(&self) -> Option<DateTime<Utc>> {
+        self.0.verified_at
+    }
+
+    /// Note left with the outcome.
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+
+    /// The case the outcome belongs to.
+    async fn case(&self, ctx: &Context<'_>) -> async_graphql::Result<Case> {
+        Ok(Case(loaders::required_row::<case::Entity>(ctx, self.0.case_id).await?))
+    }
+
+    /// The referral that led to it, when one did.
+    async fn referral(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Referral>> {
+        match self.0.referral_id {
+            Some(id) => Ok(loaders::row::<referral::Entity>(ctx, id).await?.map(Referral)),
+            None => Ok(None),
+        }
+    }
+
+    /// The programme that delivered it, when one did.
+    async fn programme(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Programme>> {
+        match self.0.programme_id {
+            Some(id) => Ok(loaders::row::<programme::Entity>(ctx, id).await?.map(Programme)),
+            None => Ok(None),
+        }
+    }
+
+    /// When the outcome was recorded in the system.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the outcome last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// What outcomes can be ordered by.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutcomeOrderField {
+    /// When it was recorded (the default, newest first).
+    RecordedAt,
+}
+
+/// Order of an outcome list.
+#[derive(InputObject, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OutcomeOrder {
+    /// Column to order by.
+    pub field: OutcomeOrderField,
+    /// Direction.
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+impl OutcomeOrder {
+    pub fn ordering(order: Option<OutcomeOrder>) -> Ordering<OutcomeOrderField> {
+        let order =
+            order.unwrap_or(OutcomeOrder { field: OutcomeOrderField::RecordedAt, direction: OrderDirection::Desc });
+        Ordering { sort: order.field, descending: order.direction == OrderDirection::Desc }
+    }
+}
+
+/// Which outcomes to list. All given conditions must hold; a list matches any of its values.
+#[derive(InputObject, Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct OutcomeFilter {
+    /// Only these outcome types.
+    pub outcome_type: Option<Vec<OutcomeType>>,
+    /// Only these outcome groups.
+    pub outcome_group: Option<Vec<OutcomeGroup>>,
+    /// True: only verified outcomes; false: only unverified ones.
+    pub verified: Option<bool>,
+    /// Only outcomes recorded within this range of instants.
+    pub recorded: Option<InstantRange>,
+    /// Only outcomes delivered by one of these programmes (Programme ids).
+    pub programme_ids: Option<Vec<ID>>,
+    /// Only outcomes of cases in a kelurahan of one of these kecamatan.
+    pub district_codes: Option<Vec<String>>,
+    /// Only outcomes of cases in one of these kelurahan.
+    pub kelurahan_codes: Option<Vec<String>>,
+    /// Only outcomes of this case (a Case id).
+    pub case_id: Option<ID>,
+}
+
+impl OutcomeFilter {
+    pub fn condition(&self) -> AppResult<Condition> {
+        let types: Option<Vec<entity::enums::OutcomeType>> = self.outcome_type.as_deref().map(stored);
+        let groups: Option<Vec<entity::enums::OutcomeGroup>> = self.outcome_group.as_deref().map(stored);
+        let mut condition = any_of(Condition::all(), outcome::Column::OutcomeType, types.as_ref());
+        condition = any_of(condition, outcome::Column::OutcomeGroup, groups.as_ref());
+        if let Some(verified) = self.verified {
+            condition = condition.add(outcome::Column::Verified.eq(verified));
+        }
+        if let Some(range) = &self.recorded {
+            condition = range.apply(condition, outcome::Column::RecordedAt, "filter.recorded")?;
+        }
+        if let Some(ids) = &self.programme_ids {
+            let ids = ids
+                .iter()
+                .map(|id| ids::decode_uuid(id, NodeType::Programme, "filter.programmeIds"))
+                .collect::<AppResult<Vec<_>>>()?;
+            condition = condition.add(outcome::Column::ProgrammeId.is_in(ids));
+        }
+        if self.district_codes.is_some() || self.kelurahan_codes.is_some() {
+            let mut cases = Query::select();
+            cases.column(case::Column::Id).from(case::Entity);
+            if let Some(codes) = &self.kelurahan_codes {
+                cases.and_where(Expr::col(case::Column::KelurahanCode).is_in(codes.iter().cloned()));
+            }
+            if let Some(districts) = &self.district_codes {
+                cases.and_where(Expr::col(case::Column::KelurahanCode).in_subquery(district_kelurahan(districts)));
+            }
+            condition = condition.add(outcome::Column::CaseId.in_subquery(cases.take()));
+        }
+        if let Some(id) = &self.case_id {
+            condition =
+                condition.add(outcome::Column::CaseId.eq(ids::decode_uuid(id, NodeType::Case, "filter.caseId")?));
+        }
+        Ok(condition)
+    }
+}
+
+impl Listed for outcome::Entity {
+    type Sort = OutcomeOrderField;
+
+    fn sort_column(sort: OutcomeOrderField) -> outcome::Column {
+        match sort {
+            OutcomeOrderField::RecordedAt => outcome::Column::RecordedAt,
+        }
+    }
+    fn sort_value(model: &outcome::Model, sort: OutcomeOrderField) -> KeyValue {
+        match sort {
+            OutcomeOrderField::RecordedAt => KeyValue::Instant(model.recorded_at),
+        }
+    }
+}
+
+connection_types!(OutcomeConnection, OutcomeEdge, Outcome, "A page of outcomes.", "An outcome and its cursor.");

@@ -1,0 +1,21 @@
+//! psm-api: the GraphQL data backend of Banjarmasin's community social workers (PSM) programme.
+//!
+//! Volunteers (PSM) find social cases in their neighbourhoods, report them to the city social service
+//! (Dinsos) and follow them through programmes and referrals to partner NGOs. This crate serves that
+//! data to dashboards, partners and testers through a typed GraphQL schema.
+//!
+//! # Layout
+//! - [`config`]: every setting, from the command line or the environment.
+//! - [`db`]: connecting (creating the embedded SQLite file) and migrating.
+//! - [`error`]: the one error type and its GraphQL `extensions.code`.
+//! - [`graphql`]: the schema: types, root fields, loaders, keyset pagination.
+//! - [`app`]: state, router, serving.
+//! - [`seed`]: the deterministic Banjarmasin demo data set.
+//!
+//! The data model itself lives in the `entity` crate, the schema migrations in `migration`.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;

@@ -1,0 +1,49 @@
+//! The HTTP surface: GraphQL over POST and GET, GraphiQL, the SDL, the health check.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use psm_api::app::{AppState, router};
+use psm_api::config::ApiConfig;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::support::db_test;
+
+async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String) {
+    let response =
+        app.clone().oneshot(Request::get(uri).body(Body::empty()).expect("request")).await.expect("response");
+    let status = response.status();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+db_test!(http_routes_serve_graphql_graphiql_sdl_and_health, |db| async move {
+    let app = router(AppState::new(db.db.clone(), ApiConfig::default()));
+    let (status, body) = get(&app, "/healthz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = get(&app, "/graphiql").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("graphiql"), "GraphiQL page expected");
+    let (status, body) = get(&app, "/schema.graphql").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, psm_api::graphql::sdl());
+
+    let (status, body) =
+        get(&app, "/graphql?query=%7B%20regions(filter%3A%7Blevel%3A%5BDISTRICT%5D%7D)%20%7B%20totalCount%20%7D%20%7D")
+            .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["data"]["regions"]["totalCount"], 5, "{body}");
+
+    let request = Request::post("/graphql")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"query":"{ region(code: \"63.71.01\") { name children { code } } }"}"#))
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let json: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(json["data"]["region"]["name"], "Banjarmasin Selatan", "{json}");
+    assert_eq!(json["data"]["region"]["children"].as_array().map(Vec::len), Some(12), "{json}");
+});

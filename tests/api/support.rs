@@ -1,0 +1,218 @@
+//! Test harness: fresh databases on both backends, a statement counter, GraphQL execution, fixtures.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_graphql::{Request, Variables};
+use chrono::{DateTime, TimeZone, Utc};
+use migration::{Migrator, MigratorTrait};
+use psm_api::config::ApiConfig;
+use psm_api::graphql::{self, PsmSchema};
+use psm_api::seed::{SeedOptions, seed_demo};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, migrated database for one test, with a counter of the SQL statements run on it.
+pub struct TestDb {
+    pub db: DatabaseConnection,
+    pub backend: Backend,
+    statements: Arc<AtomicUsize>,
+    _file: Option<TempFile>,
+}
+
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+const TEMPLATE: &str = "psm_test_template";
+
+static TEMPLATE_READY: OnceCell<()> = OnceCell::const_new();
+
+fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())
+}
+
+fn postgres_required() -> bool {
+    std::env::var("PSM_REQUIRE_POSTGRES").is_ok_and(|value| value == "1")
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let server = match base.rfind('/') {
+        Some(slash) if base[..slash].ends_with('/') => base,
+        Some(slash) => &base[..slash],
+        None => base,
+    };
+    format!("{}/{name}{query}", server.trim_end_matches('/'))
+}
+
+async fn admin_connection(url: &str) -> DatabaseConnection {
+    psm_api::db::connect(&with_database(url, "postgres"), 2)
+        .await
+        .unwrap_or_else(|error| panic!("PostgreSQL at TEST_DATABASE_URL is unreachable: {error}"))
+}
+
+/// Builds the migrated template once per test run (as crates.io's test databases do), dropping the
+/// databases earlier runs left behind.
+async fn ensure_template(url: &str) {
+    TEMPLATE_READY
+        .get_or_init(|| async {
+            let admin = admin_connection(url).await;
+            let leftovers = admin
+                .query_all_raw(sea_orm::Statement::from_string(
+                    sea_orm::DatabaseBackend::Postgres,
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'psm_test_%'",
+                ))
+                .await
+                .expect("list test databases");
+            for row in leftovers {
+                let name: String = row.try_get("", "datname").expect("datname");
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .expect("drop old test database");
+            }
+            admin.execute_unprepared(&format!("CREATE DATABASE \"{TEMPLATE}\"")).await.expect("create template");
+            let template = psm_api::db::connect(&with_database(url, TEMPLATE), 2).await.expect("connect template");
+            Migrator::up(&template, None).await.expect("migrate template");
+            template.close().await.expect("close template");
+        })
+        .await;
+}
+
+impl TestDb {
+    /// A fresh database on `backend`; `None` when PostgreSQL is not configured and not required.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("psm-test-{}.db", uuid::Uuid::now_v7()));
+                let url = format!("sqlite://{}?mode=rwc", path.display());
+                let file = TempFile(path);
+                let mut db = psm_api::db::connect(&url, 4).await.expect("open SQLite");
+                Migrator::up(&db, None).await.expect("migrate SQLite");
+                let statements = count_statements(&mut db);
+                Some(TestDb { db, backend, statements, _file: Some(file) })
+            }
+            Backend::Postgres => {
+                let Some(url) = postgres_url() else {
+                    assert!(!postgres_required(), "PSM_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set");
+                    eprintln!("TEST_DATABASE_URL not set: skipping the PostgreSQL half of this test");
+                    return None;
+                };
+                ensure_template(&url).await;
+                let name = format!("psm_test_{}", uuid::Uuid::now_v7().simple());
+                let admin = admin_connection(&url).await;
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{TEMPLATE}\""))
+                    .await
+                    .expect("clone template");
+                admin.close().await.expect("close admin connection");
+                let mut db = psm_api::db::connect(&with_database(&url, &name), 4).await.expect("connect test database");
+                let statements = count_statements(&mut db);
+                Some(TestDb { db, backend, statements, _file: None })
+            }
+        }
+    }
+
+    /// Statements run on this database so far.
+    pub fn statements(&self) -> usize {
+        self.statements.load(Ordering::SeqCst)
+    }
+
+    /// Loads the demo data set with `cases` cases, at a fixed "now".
+    pub async fn seed(&self, cases: u64) {
+        let options = SeedOptions { cases, progress: false, now: fixed_now(), seed: 42 };
+        seed_demo(&self.db, &options).await.expect("seed demo data");
+    }
+
+    /// Runs a GraphQL query; returns the whole response as JSON (`data` and `errors`).
+    pub async fn run(&self, query: &str, variables: Value) -> Value {
+        let schema = schema();
+        let request = Request::new(query).variables(Variables::from_json(variables));
+        let response = graphql::execute(&schema, request, &self.db).await;
+        serde_json::to_value(&response).expect("serialise response")
+    }
+
+    /// Runs a query that must succeed; returns its `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let response = self.run(query, variables).await;
+        assert!(
+            response.get("errors").is_none_or(|errors| errors.as_array().is_none_or(Vec::is_empty)),
+            "query failed: {response:#}"
+        );
+        response["data"].clone()
+    }
+}
+
+fn count_statements(db: &mut DatabaseConnection) -> Arc<AtomicUsize> {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let inner = counter.clone();
+    db.set_metric_callback(move |_| {
+        inner.fetch_add(1, Ordering::SeqCst);
+    });
+    counter
+}
+
+/// The schema with default limits.
+pub fn schema() -> PsmSchema {
+    graphql::schema(ApiConfig::default())
+}
+
+/// The "now" demo data in tests is relative to, so data is the same whatever day tests run.
+pub fn fixed_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().expect("valid instant")
+}
+
+/// The `code` extension of the first error of a response.
+pub fn error_code(response: &Value) -> Option<&str> {
+    response["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// Declares a test that runs on SQLite and on PostgreSQL: `db_test!(name, |db| async move { ... })`.
+macro_rules! db_test {
+    ($name:ident, |$db:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($db: $crate::support::TestDb) {
+                $body.await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::support::TestDb::new($crate::support::Backend::Sqlite)
+                    .await
+                    .expect("SQLite is always available");
+                body(db).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::support::TestDb::new($crate::support::Backend::Postgres).await {
+                    body(db).await;
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use db_test;
