@@ -94,6 +94,12 @@ pub struct ApiConfig {
     /// Largest number of ids `nodes(ids:)` accepts.
     #[arg(long, env = "PSM_MAX_NODES", default_value_t = 100, global = true)]
     pub max_nodes: u32,
+    /// Deepest nesting of fields a query may have.
+    #[arg(long, env = "PSM_MAX_DEPTH", default_value_t = 15, global = true)]
+    pub max_depth: usize,
+    /// Largest complexity (number of fields, counted by async-graphql) a query may have.
+    #[arg(long, env = "PSM_MAX_COMPLEXITY", default_value_t = 2000, global = true)]
+    pub max_complexity: usize,
     /// The city's offset from UTC in hours (Banjarmasin: WITA, UTC+8), for days and ages.
     #[arg(long, env = "PSM_UTC_OFFSET_HOURS", default_value_t = 8, global = true)]
     pub utc_offset_hours: i32,
@@ -101,7 +107,14 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { max_page_size: 100, default_page_size: 20, max_nodes: 100, utc_offset_hours: 8 }
+        ApiConfig {
+            max_page_size: 100,
+            default_page_size: 20,
+            max_nodes: 100,
+            max_depth: 15,
+            max_complexity: 2000,
+            utc_offset_hours: 8,
+        }
     }
 }
 

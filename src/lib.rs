@@ -19,3 +19,4 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod seed;

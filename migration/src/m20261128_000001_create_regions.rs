@@ -30,9 +30,10 @@ impl MigrationTrait for Migration {
 
         let mut insert = Query::insert();
         insert.into_table("regions").columns(["code", "level", "name", "parent_code"]);
-        // Parents come before children in the file, so the foreign key holds row by row.
+        // Parents come before children in the file, so the foreign key holds row by row. The file has
+        // stray carriage returns inside fields, so every field is trimmed.
         for line in REGIONS_CSV.lines().skip(1).filter(|line| !line.trim().is_empty()) {
-            let fields: Vec<&str> = line.trim().split(',').collect();
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
             let [code, level, name, parent] = fields[..] else {
                 return Err(DbErr::Migration(format!("malformed region line: {line}")));
             };
@@ -43,6 +44,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite empties a table row by row before dropping it; unlinking children from their parents
+        // first keeps the self-referencing foreign key satisfied throughout.
+        manager.exec_stmt(Query::update().table("regions").value("parent_code", Option::<String>::None).take()).await?;
         drop_tables(manager, &["regions"]).await
     }
 }

@@ -1,12 +1,14 @@
 //! The GraphQL schema: types, root fields, loaders and the pagination machinery.
 //!
 //! # Layout
+//! - [`batch`]: runs each request's loader batches in the request's own task (deterministic batches).
 //! - [`connection`]: Relay connections over keyset cursors, root and nested.
 //! - [`ids`]: opaque global ids.
 //! - [`loaders`]: DataLoaders through which every relation is followed.
 //! - [`types`]: one module per domain noun (object type, filter, orderBy).
 //! - [`query`]: the root Query type, one object per noun merged into [`QueryRoot`].
 
+pub mod batch;
 pub mod connection;
 pub mod ids;
 pub mod loaders;
@@ -18,6 +20,7 @@ use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
 use crate::config::ApiConfig;
+use crate::graphql::batch::Batches;
 use crate::graphql::loaders::{ChildrenLoader, CountLoader, PageLoader, RowLoader};
 pub use query::QueryRoot;
 
@@ -37,49 +40,56 @@ pub fn sdl() -> String {
 /// The schema bound to a database. Loaders are created per request (see [`request_data`]) so that no
 /// cached row outlives the request that read it.
 pub fn schema(config: ApiConfig) -> PsmSchema {
-    schema_builder().data(config).finish()
+    schema_builder().limit_depth(config.max_depth).limit_complexity(config.max_complexity).data(config).finish()
 }
 
-/// Adds the per-request data every resolver needs: the connection and a fresh set of loaders.
-pub fn request_data(request: async_graphql::Request, db: &DatabaseConnection) -> async_graphql::Request {
-    fn loader<T: Send + Sync + 'static>(loader: T) -> DataLoader<T> {
-        DataLoader::new(loader, tokio::spawn)
-    }
+/// Adds the per-request data every resolver needs: the connection and a fresh set of loaders, whose
+/// batches run through the returned [`Batches`].
+fn request_data(request: async_graphql::Request, db: &DatabaseConnection) -> (async_graphql::Request, Batches) {
+    let batches = Batches::default();
+    let request = with_loaders(request, db, &batches);
+    (request, batches)
+}
+
+fn with_loaders(request: async_graphql::Request, db: &DatabaseConnection, batches: &Batches) -> async_graphql::Request {
     use entity::*;
+    fn loader<T: Send + Sync + 'static>(batches: &Batches, inner: T) -> DataLoader<T> {
+        DataLoader::new(inner, batches.spawner()).delay(std::time::Duration::ZERO)
+    }
     request
         .data(db.clone())
-        .data(loader(RowLoader::<region::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<organisation::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<volunteer::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<training_attendance::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<award::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<person::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<consent::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<case::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<case_status_change::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<programme::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<enrollment::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<referral::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<referral_event::Entity>::new(db.clone())))
-        .data(loader(RowLoader::<outcome::Entity>::new(db.clone())))
-        .data(loader(ChildrenLoader::<types::region::RegionChildren>::new(db.clone())))
-        .data(loader(ChildrenLoader::<types::volunteer::VolunteerTrainings>::new(db.clone())))
-        .data(loader(ChildrenLoader::<types::volunteer::VolunteerAwards>::new(db.clone())))
-        .data(loader(ChildrenLoader::<types::person::PersonConsents>::new(db.clone())))
-        .data(loader(ChildrenLoader::<types::person::PersonCases>::new(db.clone())))
-        .data(loader(ChildrenLoader::<types::case::CaseCategories>::new(db.clone())))
-        .data(loader(ChildrenLoader::<types::case::CaseStatusHistory>::new(db.clone())))
-        .data(loader(ChildrenLoader::<types::case::CaseEnrollments>::new(db.clone())))
-        .data(loader(ChildrenLoader::<types::case::CaseReferrals>::new(db.clone())))
-        .data(loader(ChildrenLoader::<types::case::CaseOutcomes>::new(db.clone())))
-        .data(loader(ChildrenLoader::<types::programme::ProgrammeCategories>::new(db.clone())))
-        .data(loader(ChildrenLoader::<types::referral::ReferralEvents>::new(db.clone())))
-        .data(loader(PageLoader::<types::volunteer::ReportedCases>::new(db.clone())))
-        .data(loader(CountLoader::<types::volunteer::ReportedCases>::new(db.clone())))
-        .data(loader(PageLoader::<types::programme::ProgrammeEnrollments>::new(db.clone())))
-        .data(loader(CountLoader::<types::programme::ProgrammeEnrollments>::new(db.clone())))
-        .data(loader(PageLoader::<types::referral::ReceivedReferrals>::new(db.clone())))
-        .data(loader(CountLoader::<types::referral::ReceivedReferrals>::new(db.clone())))
+        .data(loader(batches, RowLoader::<region::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<organisation::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<volunteer::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<training_attendance::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<award::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<person::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<consent::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<case::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<case_status_change::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<programme::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<enrollment::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<referral::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<referral_event::Entity>::new(db.clone())))
+        .data(loader(batches, RowLoader::<outcome::Entity>::new(db.clone())))
+        .data(loader(batches, ChildrenLoader::<types::region::RegionChildren>::new(db.clone())))
+        .data(loader(batches, ChildrenLoader::<types::volunteer::VolunteerTrainings>::new(db.clone())))
+        .data(loader(batches, ChildrenLoader::<types::volunteer::VolunteerAwards>::new(db.clone())))
+        .data(loader(batches, ChildrenLoader::<types::person::PersonConsents>::new(db.clone())))
+        .data(loader(batches, ChildrenLoader::<types::person::PersonCases>::new(db.clone())))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseCategories>::new(db.clone())))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseStatusHistory>::new(db.clone())))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseEnrollments>::new(db.clone())))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseReferrals>::new(db.clone())))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseOutcomes>::new(db.clone())))
+        .data(loader(batches, ChildrenLoader::<types::programme::ProgrammeCategories>::new(db.clone())))
+        .data(loader(batches, ChildrenLoader::<types::referral::ReferralEvents>::new(db.clone())))
+        .data(loader(batches, PageLoader::<types::volunteer::ReportedCases>::new(db.clone())))
+        .data(loader(batches, CountLoader::<types::volunteer::ReportedCases>::new(db.clone())))
+        .data(loader(batches, PageLoader::<types::programme::ProgrammeEnrollments>::new(db.clone())))
+        .data(loader(batches, CountLoader::<types::programme::ProgrammeEnrollments>::new(db.clone())))
+        .data(loader(batches, PageLoader::<types::referral::ReceivedReferrals>::new(db.clone())))
+        .data(loader(batches, CountLoader::<types::referral::ReceivedReferrals>::new(db.clone())))
 }
 
 /// Executes a request against the database. Errors raised by async-graphql itself while parsing,
@@ -90,7 +100,8 @@ pub async fn execute(
     request: async_graphql::Request,
     db: &DatabaseConnection,
 ) -> async_graphql::Response {
-    let mut response = schema.execute(request_data(request, db)).await;
+    let (request, batches) = request_data(request, db);
+    let mut response = batch::drive(batches, schema.execute(request)).await;
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {

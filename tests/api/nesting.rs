@@ -50,10 +50,10 @@ db_test!(statement_count_depends_on_depth_not_page_size, |db| async move {
 });
 
 db_test!(nested_pages_are_per_parent_and_agree_with_root_queries, |db| async move {
-    db.seed(300).await;
+    db.seed(1500).await;
     let data = db
         .data(
-            "{ volunteers(first: 30) { nodes { id cases(first: 2, orderBy: {field: OPENED_AT, direction: ASC}) { totalCount nodes { id reportingVolunteer { id } } pageInfo { hasNextPage endCursor } } } } }",
+            "{ volunteers(first: 40) { nodes { id cases(first: 2, orderBy: {field: OPENED_AT, direction: ASC}) { totalCount nodes { id reportingVolunteer { id } } pageInfo { hasNextPage endCursor } } } } }",
             Value::Null,
         )
         .await;

@@ -46,7 +46,6 @@ pub async fn page_through(
     );
     let mut ids: Vec<String> = Vec::new();
     let mut cursor: Option<String> = None;
-    let mut total = 0;
     for _ in 0..10_000 {
         let variables = if backward {
             json!({ "last": size, "before": cursor, "order": order, "filter": filter })
@@ -55,7 +54,7 @@ pub async fn page_through(
         };
         let data = db.data(&query, variables).await;
         let list = &data["list"];
-        total = list["totalCount"].as_i64().expect("totalCount");
+        let total = list["totalCount"].as_i64().expect("totalCount");
         let page: Vec<String> = list["edges"]
             .as_array()
             .expect("edges")

@@ -23,7 +23,6 @@ pub enum Backend {
 /// A fresh, migrated database for one test, with a counter of the SQL statements run on it.
 pub struct TestDb {
     pub db: DatabaseConnection,
-    pub backend: Backend,
     statements: Arc<AtomicUsize>,
     _file: Option<TempFile>,
 }
@@ -109,7 +108,7 @@ impl TestDb {
                 let mut db = psm_api::db::connect(&url, 4).await.expect("open SQLite");
                 Migrator::up(&db, None).await.expect("migrate SQLite");
                 let statements = count_statements(&mut db);
-                Some(TestDb { db, backend, statements, _file: Some(file) })
+                Some(TestDb { db, statements, _file: Some(file) })
             }
             Backend::Postgres => {
                 let Some(url) = postgres_url() else {
@@ -127,7 +126,7 @@ impl TestDb {
                 admin.close().await.expect("close admin connection");
                 let mut db = psm_api::db::connect(&with_database(&url, &name), 4).await.expect("connect test database");
                 let statements = count_statements(&mut db);
-                Some(TestDb { db, backend, statements, _file: None })
+                Some(TestDb { db, statements, _file: None })
             }
         }
     }
@@ -165,7 +164,11 @@ impl TestDb {
 fn count_statements(db: &mut DatabaseConnection) -> Arc<AtomicUsize> {
     let counter = Arc::new(AtomicUsize::new(0));
     let inner = counter.clone();
-    db.set_metric_callback(move |_| {
+    let print = std::env::var("PSM_PRINT_SQL").is_ok();
+    db.set_metric_callback(move |info| {
+        if print {
+            eprintln!("SQL: {}", info.statement.sql);
+        }
         inner.fetch_add(1, Ordering::SeqCst);
     });
     counter

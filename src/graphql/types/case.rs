@@ -26,6 +26,8 @@ use crate::graphql::types::{InstantRange, any_of, connection_types};
 #[derive(Clone)]
 pub struct Case(pub case::Model);
 
+/// A social case: a person in need (in one or more PPKS categories) found by a PSM volunteer or
+/// reported to Dinsos, followed from report to closure.
 #[Object]
 impl Case {
     /// Global id of the case.
@@ -144,6 +146,7 @@ impl Case {
 #[derive(Clone)]
 pub struct CaseStatusChange(pub case_status_change::Model);
 
+/// One entry of a case's append-only status history.
 #[Object]
 impl CaseStatusChange {
     /// Global id of the entry.

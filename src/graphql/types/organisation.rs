@@ -19,6 +19,8 @@ use crate::graphql::types::{any_of, connection_types, nested_args, page_args};
 #[derive(Clone)]
 pub struct Organisation(pub organisation::Model);
 
+/// An organisation taking part in the programme: the city social service (Dinsos), a partner NGO, an
+/// LKS, a Puskesmas, a kelurahan office.
 #[Object]
 impl Organisation {
     /// Global id of the organisation.

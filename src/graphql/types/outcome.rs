@@ -22,6 +22,8 @@ use crate::graphql::types::{InstantRange, any_of, connection_types};
 #[derive(Clone)]
 pub struct Outcome(pub outcome::Model);
 
+/// What actually happened for the person: "closed" is not "helped". Recorded by a volunteer, staff or a
+/// partner, and verified by Dinsos.
 #[Object]
 impl Outcome {
     /// Global id of the outcome.

@@ -56,6 +56,8 @@ pub fn mask_nik(nik: &str) -> String {
     nik.char_indices().map(|(i, c)| if i < 6 || i + 2 >= nik.len() { c } else { '*' }).collect()
 }
 
+/// A citizen a case is about. Name, NIK, phone, address and exact birth date are personal data under
+/// UU PDP 27/2022; dashboards should use `ageBand`, `sex` and `kelurahan` instead.
 #[Object]
 impl Person {
     /// Global id of the person.
@@ -140,6 +142,8 @@ impl Person {
 #[derive(Clone)]
 pub struct Consent(pub consent::Model);
 
+/// A consent given by a person or their guardian: what it allows (scope), with whom (one partner or
+/// all), until when, and whether it was revoked.
 #[Object]
 impl Consent {
     /// Global id of the consent.

@@ -20,6 +20,8 @@ use crate::graphql::types::{any_of, connection_types, nested_args, page_args};
 #[derive(Clone)]
 pub struct Programme(pub programme::Model);
 
+/// A programme run by Dinsos or a partner: house rehabilitation (RTLH), elderly accompaniment,
+/// proposals to the national welfare registry (DTSEN), local social assistance, training (Bimtek).
 #[Object]
 impl Programme {
     /// Global id of the programme.
@@ -120,6 +122,7 @@ impl Programme {
 #[derive(Clone)]
 pub struct Enrollment(pub enrollment::Model);
 
+/// A case enrolled in a programme.
 #[Object]
 impl Enrollment {
     /// Global id of the enrollment.

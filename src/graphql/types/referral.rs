@@ -21,6 +21,8 @@ use crate::graphql::types::{InstantRange, any_of, connection_types};
 #[derive(Clone)]
 pub struct Referral(pub referral::Model);
 
+/// A case sent from one organisation (usually Dinsos) to another (usually a partner NGO), which
+/// accepts or declines it and, once accepted, completes it.
 #[Object]
 impl Referral {
     /// Global id of the referral.
@@ -109,6 +111,7 @@ impl Referral {
 #[derive(Clone)]
 pub struct ReferralEvent(pub referral_event::Model);
 
+/// One transition of a referral, in its append-only log.
 #[Object]
 impl ReferralEvent {
     /// Global id of the event.

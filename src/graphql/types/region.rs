@@ -17,6 +17,9 @@ use crate::graphql::types::{any_of, connection_types};
 #[derive(Clone)]
 pub struct Region(pub region::Model);
 
+/// A region of the Kemendagri hierarchy: the province, the city, one of its 5 kecamatan (districts) or
+/// one of its 52 kelurahan (urban villages). Codes are official and not alphabetical: 63.71.01 is
+/// Banjarmasin Selatan.
 #[Object]
 impl Region {
     /// Global id of the region (opaque; use `code` for the official code).

@@ -21,6 +21,8 @@ use crate::graphql::types::{DateRange, any_of, city_today, connection_types, nes
 #[derive(Clone)]
 pub struct Volunteer(pub volunteer::Model);
 
+/// A PSM volunteer (Pekerja Sosial Masyarakat: a community social worker) or another PSKS worker,
+/// who finds social cases in their neighbourhood and follows them with Dinsos.
 #[Object]
 impl Volunteer {
     /// Global id of the volunteer.
@@ -130,6 +132,7 @@ impl Volunteer {
 #[derive(Clone)]
 pub struct TrainingAttendance(pub training_attendance::Model);
 
+/// A volunteer's attendance at a training (Bimtek, bimbingan teknis).
 #[Object]
 impl TrainingAttendance {
     /// Global id of the attendance record.
@@ -170,6 +173,7 @@ impl TrainingAttendance {
 #[derive(Clone)]
 pub struct Award(pub award::Model);
 
+/// An award given to a volunteer.
 #[Object]
 impl Award {
     /// Global id of the award.
