@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use migration::{Migrator, MigratorTrait};
 use psm_api::app::{self, AppState};
-use psm_api::config::{Cli, Command, DEFAULT_DATABASE_URL, MigrateAction};
+use psm_api::config::{Cli, Command, MigrateAction};
 use psm_api::{db, graphql, seed};
 use tracing_subscriber::EnvFilter;
 
@@ -54,8 +54,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Serve => {
             db::migrate(&connection).await?;
-            // Only the embedded default database gets demo data by itself; PostgreSQL only by `seed --demo`.
-            if url == DEFAULT_DATABASE_URL && seed::is_empty(&connection).await? {
+            // An empty embedded (SQLite) database gets the demo data by itself; PostgreSQL only by `seed --demo`.
+            if url.starts_with("sqlite:") && seed::is_empty(&connection).await? {
                 tracing::info!("empty embedded database: loading the Banjarmasin demo data (10,000 cases)");
                 let options = seed::SeedOptions { cases: 10_000, progress: true, now: chrono::Utc::now(), seed: 6371 };
                 seed::seed_demo(&connection, &options).await?;

@@ -1844,6 +1844,12 @@ impl Gen {
     /// The partner a case of `primary` category in kecamatan `district` is referred to.
     fn partner(&mut self, primary: PpksCategory, district: &str) -> usize {
         let puskesmas = if matches!(district, "01" | "02" | "05") { ORG_PKM_PEKAUMAN } else { ORG_PKM_TELUK_TIRAM };
+        // The kecamatan and kelurahan offices among the partners take cases of their own area only.
+        let local_office = match district {
+            "04" => ORG_KECAMATAN,
+            "01" => ORG_KELURAHAN,
+            _ => ORG_YBP,
+        };
         let rng = &mut self.rng;
         match primary {
             PpksCategory::NeglectedElderly => weighted(rng, &[(ORG_LKS_ELDERLY, 5), (puskesmas, 2), (ORG_YBP, 1)]),
@@ -1860,7 +1866,7 @@ impl Gen {
                 weighted(rng, &[(ORG_PRLB, 4), (ORG_KARANG_TARUNA, 2), (ORG_BAZNAS, 2)])
             }
             PpksCategory::Poor | PpksCategory::EconomicallyVulnerableWoman => {
-                weighted(rng, &[(ORG_BAZNAS, 4), (ORG_YBP, 2), (ORG_KELURAHAN, 1), (ORG_KECAMATAN, 1)])
+                weighted(rng, &[(ORG_BAZNAS, 4), (ORG_YBP, 2), (local_office, 2)])
             }
             PpksCategory::PersonLivingWithHiv | PpksCategory::SubstanceAbuseVictim => {
                 weighted(rng, &[(puskesmas, 4), (ORG_YBP, 2)])
@@ -1868,7 +1874,7 @@ impl Gen {
             PpksCategory::NaturalDisasterVictim | PpksCategory::SocialDisasterVictim => {
                 weighted(rng, &[(ORG_KARANG_TARUNA, 3), (ORG_BAZNAS, 2), (ORG_YBP, 1)])
             }
-            _ => weighted(rng, &[(ORG_YBP, 4), (ORG_KECAMATAN, 1), (ORG_KELURAHAN, 1)]),
+            _ => weighted(rng, &[(ORG_YBP, 4), (local_office, 2)]),
         }
     }
 
