@@ -61,13 +61,15 @@ pub async fn drive<F: Future>(batches: Batches, request: F) -> F::Output {
         flag.task.lock().unwrap_or_else(PoisonError::into_inner).clone_from(cx.waker());
         loop {
             // A request that woke itself while being polled (async-graphql yields every few dozen list
-            // items) has not finished asking for keys yet: poll it again before loading anything.
+            // items; tokio yields when a task's budget runs out) has not finished asking for keys yet.
+            // Its wake has already rescheduled this task: yield to the runtime, which also renews the
+            // budget, and poll it again before loading anything. Looping here instead would spin.
             flag.woken.store(false, Ordering::SeqCst);
             if let Poll::Ready(output) = request.as_mut().poll(&mut Context::from_waker(&waker)) {
                 return Poll::Ready(output);
             }
             if flag.woken.load(Ordering::SeqCst) {
-                continue;
+                return Poll::Pending;
             }
             let mut finished = false;
             while let Poll::Ready(Some(())) = loads.poll_next_unpin(cx) {
