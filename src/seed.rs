@@ -169,7 +169,15 @@ pub async fn seed_demo(db: &DatabaseConnection, options: &SeedOptions) -> Result
             bar.inc(chunk.cases);
         }
     };
-    for inserted in futures_util::future::try_join_all((0..connections).map(|_| insert_chunks())).await? {
+    let deferred = if backend == DbBackend::Postgres && options.cases >= DEFER_INDEXES_FROM {
+        defer_indexes_and_foreign_keys(db).await?
+    } else {
+        Vec::new()
+    };
+    let loaded = futures_util::future::try_join_all((0..connections).map(|_| insert_chunks())).await;
+    // Rebuild the indexes even when loading failed, so that the schema stays whole.
+    rebuild_indexes(db, &deferred, options.progress).await?;
+    for inserted in loaded? {
         report.add(&inserted);
     }
     worker.await.map_err(|error| DbErr::Custom(format!("the demo data generator stopped: {error}")))?;
@@ -196,6 +204,87 @@ async fn insert_chunk(db: &DatabaseConnection, backend: DbBackend, statements: V
         txn.execute_raw(statement).await?;
     }
     txn.commit().await
+}
+
+/// From this many cases on, a PostgreSQL load defers secondary indexes and foreign keys to its end.
+const DEFER_INDEXES_FROM: u64 = 100_000;
+
+/// The tables the chunked load fills.
+const BULK_TABLES: &[&str] = &[
+    "persons",
+    "consents",
+    "cases",
+    "case_categories",
+    "case_status_changes",
+    "enrollments",
+    "referrals",
+    "referral_events",
+    "outcomes",
+];
+
+/// Drops the foreign keys and the non-unique indexes of the bulk tables, and returns the statements
+/// that recreate them. Building an index once over a full table, and checking a foreign key once with a
+/// join, is several times cheaper than doing both row by row (pg_restore loads the same way). Primary
+/// keys, unique indexes and CHECK constraints stay, and every foreign key is validated when it returns.
+async fn defer_indexes_and_foreign_keys(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    let tables = BULK_TABLES.iter().map(|table| format!("'{table}'")).collect::<Vec<_>>().join(", ");
+    let indexes = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+                 AND tablename IN ({tables}) AND indexdef NOT LIKE 'CREATE UNIQUE INDEX%' ORDER BY indexname"
+            ),
+        ))
+        .await?;
+    let foreign_keys = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT c.conname, t.relname, pg_get_constraintdef(c.oid) AS definition \
+                 FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid \
+                 JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 WHERE c.contype = 'f' AND n.nspname = current_schema() AND t.relname IN ({tables}) \
+                 ORDER BY c.conname"
+            ),
+        ))
+        .await?;
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let mut restore = Vec::with_capacity(indexes.len() + foreign_keys.len());
+    for row in indexes {
+        let name: String = row.try_get("", "indexname")?;
+        db.execute_unprepared(&format!("DROP INDEX {}", quote(&name))).await?;
+        restore.push(row.try_get("", "indexdef")?);
+    }
+    for row in foreign_keys {
+        let name: String = row.try_get("", "conname")?;
+        let table: String = row.try_get("", "relname")?;
+        let definition: String = row.try_get("", "definition")?;
+        db.execute_unprepared(&format!("ALTER TABLE {} DROP CONSTRAINT {}", quote(&table), quote(&name))).await?;
+        restore.push(format!("ALTER TABLE {} ADD CONSTRAINT {} {definition}", quote(&table), quote(&name)));
+    }
+    Ok(restore)
+}
+
+/// Recreates what [`defer_indexes_and_foreign_keys`] dropped, then refreshes the planner's statistics.
+async fn rebuild_indexes(db: &DatabaseConnection, deferred: &[String], progress: bool) -> Result<(), DbErr> {
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    let bar = if progress { ProgressBar::new(deferred.len() as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} indexing [{elapsed_precise}] {wide_bar} {pos}/{len} indexes and foreign keys",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    for definition in deferred {
+        db.execute_unprepared(definition).await?;
+        bar.inc(1);
+    }
+    db.execute_unprepared(&format!("ANALYZE {}", BULK_TABLES.join(", "))).await?;
+    bar.finish_and_clear();
+    Ok(())
 }
 
 /// True when the database has no organisations, volunteers or cases yet (so startup may load demo data).
