@@ -73,6 +73,8 @@ impl MigrationTrait for Migration {
             )
             .await?;
         index(manager, "volunteers", &["status"]).await?;
+        index(manager, "volunteers", &["psks_type"]).await?;
+        index(manager, "volunteers", &["gender"]).await?;
         index(manager, "volunteers", &["kelurahan_code"]).await?;
         index(manager, "volunteers", &["served_since"]).await?;
         index(manager, "volunteers", &["full_name"]).await?;

@@ -31,6 +31,7 @@ impl MigrationTrait for Migration {
         index(manager, "persons", &["kelurahan_code"]).await?;
         index(manager, "persons", &["full_name"]).await?;
         index(manager, "persons", &["birth_date"]).await?;
+        index(manager, "persons", &["sex"]).await?;
         index(manager, "persons", &["created_at"]).await?;
 
         manager

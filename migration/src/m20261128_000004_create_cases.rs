@@ -50,6 +50,7 @@ impl MigrationTrait for Migration {
         index(manager, "cases", &["reporting_volunteer_id", "opened_at"]).await?;
         index(manager, "cases", &["person_id"]).await?;
         index(manager, "cases", &["urgency"]).await?;
+        index(manager, "cases", &["source"]).await?;
         index(manager, "cases", &["updated_at"]).await?;
         index(manager, "cases", &["closed_at"]).await?;
 

@@ -43,6 +43,8 @@ impl MigrationTrait for Migration {
         index(manager, "programmes", &["name"]).await?;
         index(manager, "programmes", &["starts_on"]).await?;
         index(manager, "programmes", &["owner_organisation_id"]).await?;
+        index(manager, "programmes", &["kind"]).await?;
+        index(manager, "programmes", &["created_at"]).await?;
 
         manager
             .create_table(
@@ -84,6 +86,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         index(manager, "enrollments", &["case_id"]).await?;
+        index(manager, "enrollments", &["programme_id", "status"]).await?;
         index(manager, "enrollments", &["programme_id", "enrolled_at"]).await
     }
 

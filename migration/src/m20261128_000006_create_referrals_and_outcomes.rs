@@ -54,6 +54,8 @@ impl MigrationTrait for Migration {
         index(manager, "referrals", &["status", "sent_at"]).await?;
         index(manager, "referrals", &["sent_at"]).await?;
         index(manager, "referrals", &["updated_at"]).await?;
+        index(manager, "referrals", &["respond_by"]).await?;
+        index(manager, "referrals", &["reason"]).await?;
 
         manager
             .create_table(
@@ -108,6 +110,8 @@ impl MigrationTrait for Migration {
         index(manager, "outcomes", &["case_id"]).await?;
         index(manager, "outcomes", &["recorded_at"]).await?;
         index(manager, "outcomes", &["outcome_type", "recorded_at"]).await?;
+        index(manager, "outcomes", &["outcome_group", "recorded_at"]).await?;
+        index(manager, "outcomes", &["verified"]).await?;
         index(manager, "outcomes", &["programme_id"]).await?;
         index(manager, "outcomes", &["referral_id"]).await
     }

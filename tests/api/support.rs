@@ -37,9 +37,8 @@ impl Drop for TempFile {
     }
 }
 
-const TEMPLATE: &str = "psm_test_template";
-
-static TEMPLATE_READY: OnceCell<()> = OnceCell::const_new();
+/// The migrated template this test run clones; one per run, so that concurrent runs do not collide.
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
 fn postgres_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())
@@ -69,10 +68,11 @@ async fn admin_connection(url: &str) -> DatabaseConnection {
         .unwrap_or_else(|error| panic!("PostgreSQL at TEST_DATABASE_URL is unreachable: {error}"))
 }
 
-/// Builds the migrated template once per test run (as crates.io's test databases do), dropping the
-/// databases earlier runs left behind.
-async fn ensure_template(url: &str) {
-    TEMPLATE_READY
+/// Builds the migrated template once per test run (as crates.io's test databases do), after dropping
+/// the databases earlier runs left behind. A database still in use (by a concurrent run) refuses to be
+/// dropped and is left alone.
+async fn template(url: &str) -> &'static str {
+    TEMPLATE
         .get_or_init(|| async {
             let admin = admin_connection(url).await;
             let leftovers = admin
@@ -84,17 +84,16 @@ async fn ensure_template(url: &str) {
                 .expect("list test databases");
             for row in leftovers {
                 let name: String = row.try_get("", "datname").expect("datname");
-                admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await
-                    .expect("drop old test database");
+                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\"")).await;
             }
-            admin.execute_unprepared(&format!("CREATE DATABASE \"{TEMPLATE}\"")).await.expect("create template");
-            let template = psm_api::db::connect(&with_database(url, TEMPLATE), 2).await.expect("connect template");
+            let name = format!("psm_test_template_{}", uuid::Uuid::now_v7().simple());
+            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create template");
+            let template = psm_api::db::connect(&with_database(url, &name), 2).await.expect("connect template");
             Migrator::up(&template, None).await.expect("migrate template");
             template.close().await.expect("close template");
+            name
         })
-        .await;
+        .await
 }
 
 impl TestDb {
@@ -116,11 +115,11 @@ impl TestDb {
                     eprintln!("TEST_DATABASE_URL not set: skipping the PostgreSQL half of this test");
                     return None;
                 };
-                ensure_template(&url).await;
+                let template = template(&url).await;
                 let name = format!("psm_test_{}", uuid::Uuid::now_v7().simple());
                 let admin = admin_connection(&url).await;
                 admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{TEMPLATE}\""))
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))
                     .await
                     .expect("clone template");
                 admin.close().await.expect("close admin connection");

@@ -3,7 +3,6 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use entity::{case, outcome, programme, referral};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
@@ -14,7 +13,7 @@ use crate::graphql::types::case::Case;
 use crate::graphql::types::enums::{OrderDirection, OutcomeGroup, OutcomeType, stored};
 use crate::graphql::types::programme::Programme;
 use crate::graphql::types::referral::Referral;
-use crate::graphql::types::region::district_kelurahan;
+use crate::graphql::types::region::cases_in;
 use crate::graphql::types::{InstantRange, any_of, connection_types};
 
 /// What actually happened for the person: "closed" is not "helped". Recorded by a volunteer, staff or a
@@ -163,16 +162,8 @@ impl OutcomeFilter {
                 .collect::<AppResult<Vec<_>>>()?;
             condition = condition.add(outcome::Column::ProgrammeId.is_in(ids));
         }
-        if self.district_codes.is_some() || self.kelurahan_codes.is_some() {
-            let mut cases = Query::select();
-            cases.column(case::Column::Id).from(case::Entity);
-            if let Some(codes) = &self.kelurahan_codes {
-                cases.and_where(Expr::col(case::Column::KelurahanCode).is_in(codes.iter().cloned()));
-            }
-            if let Some(districts) = &self.district_codes {
-                cases.and_where(Expr::col(case::Column::KelurahanCode).in_subquery(district_kelurahan(districts)));
-            }
-            condition = condition.add(outcome::Column::CaseId.in_subquery(cases.take()));
+        if let Some(cases) = cases_in(self.kelurahan_codes.as_deref(), self.district_codes.as_deref()) {
+            condition = condition.add(outcome::Column::CaseId.in_subquery(cases));
         }
         if let Some(id) = &self.case_id {
             condition =

@@ -3,7 +3,6 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use entity::{case, organisation, referral, referral_event};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
@@ -13,7 +12,7 @@ use crate::graphql::loaders::{self, Children};
 use crate::graphql::types::case::Case;
 use crate::graphql::types::enums::{OrderDirection, ReferralReason, ReferralStatus, stored};
 use crate::graphql::types::organisation::Organisation;
-use crate::graphql::types::region::district_kelurahan;
+use crate::graphql::types::region::cases_in;
 use crate::graphql::types::{InstantRange, any_of, connection_types};
 
 /// A case sent from one organisation (usually Dinsos) to another (usually a partner NGO), which
@@ -261,16 +260,8 @@ impl ReferralFilter {
         if let Some(since) = self.updated_since {
             condition = condition.add(referral::Column::UpdatedAt.gte(since));
         }
-        if self.district_codes.is_some() || self.kelurahan_codes.is_some() {
-            let mut cases = Query::select();
-            cases.column(case::Column::Id).from(case::Entity);
-            if let Some(codes) = &self.kelurahan_codes {
-                cases.and_where(Expr::col(case::Column::KelurahanCode).is_in(codes.iter().cloned()));
-            }
-            if let Some(districts) = &self.district_codes {
-                cases.and_where(Expr::col(case::Column::KelurahanCode).in_subquery(district_kelurahan(districts)));
-            }
-            condition = condition.add(referral::Column::CaseId.in_subquery(cases.take()));
+        if let Some(cases) = cases_in(self.kelurahan_codes.as_deref(), self.district_codes.as_deref()) {
+            condition = condition.add(referral::Column::CaseId.in_subquery(cases));
         }
         if let Some(id) = &self.case_id {
             condition =

@@ -135,7 +135,29 @@ impl Listed for region::Entity {
 
 connection_types!(RegionConnection, RegionEdge, Region, "A page of regions.", "A region and its cursor.");
 
-/// Finds a kelurahan or kecamatan by code for filters; unknown codes simply match nothing.
+/// The ids of cases in any of `kelurahan_codes` and in a kelurahan of any of `district_codes`, for the
+/// filters of rows that belong to a case; `None` when neither is given.
+pub fn cases_in(
+    kelurahan_codes: Option<&[String]>,
+    district_codes: Option<&[String]>,
+) -> Option<sea_orm::sea_query::SelectStatement> {
+    use entity::case;
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    if kelurahan_codes.is_none() && district_codes.is_none() {
+        return None;
+    }
+    let mut cases = Query::select();
+    cases.column(case::Column::Id).from(case::Entity);
+    if let Some(codes) = kelurahan_codes {
+        cases.and_where(Expr::col(case::Column::KelurahanCode).is_in(codes.iter().cloned()));
+    }
+    if let Some(districts) = district_codes {
+        cases.and_where(Expr::col(case::Column::KelurahanCode).in_subquery(district_kelurahan(districts)));
+    }
+    Some(cases.take())
+}
+
+/// The codes of the kelurahan of the given kecamatan, for filters; unknown codes simply match nothing.
 pub fn district_kelurahan(district_codes: &[String]) -> sea_orm::sea_query::SelectStatement {
     use sea_orm::{EntityTrait, QueryFilter, QuerySelect, QueryTrait};
     region::Entity::find()
