@@ -100,6 +100,12 @@ pub struct ApiConfig {
     /// Largest complexity (number of fields, counted by async-graphql) a query may have.
     #[arg(long, env = "PSM_MAX_COMPLEXITY", default_value_t = 2000, global = true)]
     pub max_complexity: usize,
+    /// k: aggregate counts from 1 to k-1 are suppressed.
+    #[arg(long, env = "PSM_MIN_CELL_SIZE", default_value_t = 5, global = true)]
+    pub minimum_cell_size: u32,
+    /// Most time buckets one statistics request may return.
+    #[arg(long, env = "PSM_MAX_BUCKETS", default_value_t = 1000, global = true)]
+    pub max_buckets: u32,
     /// The city's offset from UTC in hours (Banjarmasin: WITA, UTC+8), for days and ages.
     #[arg(long, env = "PSM_UTC_OFFSET_HOURS", default_value_t = 8, global = true)]
     pub utc_offset_hours: i32,
@@ -112,6 +118,8 @@ impl Default for ApiConfig {
             default_page_size: 20,
             max_nodes: 100,
             max_depth: 15,
+            minimum_cell_size: 5,
+            max_buckets: 1000,
             max_complexity: 2000,
             utc_offset_hours: 8,
         }

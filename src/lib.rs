@@ -11,6 +11,7 @@
 //! - [`graphql`]: the schema: types, root fields, loaders, keyset pagination.
 //! - [`app`]: state, router, serving.
 //! - [`seed`]: the deterministic Banjarmasin demo data set.
+//! - [`service`]: business rules without GraphQL or HTTP types (small-cell suppression).
 //!
 //! The data model itself lives in the `entity` crate, the schema migrations in `migration`.
 
@@ -20,3 +21,4 @@ pub mod db;
 pub mod error;
 pub mod graphql;
 pub mod seed;
+pub mod service;

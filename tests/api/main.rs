@@ -13,3 +13,5 @@ mod migrations;
 mod nesting;
 mod paging;
 mod schema;
+mod stats;
+mod suppression;

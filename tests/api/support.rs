@@ -7,7 +7,7 @@ use async_graphql::{Request, Variables};
 use chrono::{DateTime, TimeZone, Utc};
 use migration::{Migrator, MigratorTrait};
 use psm_api::config::ApiConfig;
-use psm_api::graphql::{self, PsmSchema};
+use psm_api::graphql;
 use psm_api::seed::{SeedOptions, seed_demo};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::Value;
@@ -143,7 +143,12 @@ impl TestDb {
 
     /// Runs a GraphQL query; returns the whole response as JSON (`data` and `errors`).
     pub async fn run(&self, query: &str, variables: Value) -> Value {
-        let schema = schema();
+        self.run_with(ApiConfig::default(), query, variables).await
+    }
+
+    /// Runs a GraphQL query against a schema with the given configuration.
+    pub async fn run_with(&self, config: ApiConfig, query: &str, variables: Value) -> Value {
+        let schema = graphql::schema(config);
         let request = Request::new(query).variables(Variables::from_json(variables));
         let response = graphql::execute(&schema, request, &self.db).await;
         serde_json::to_value(&response).expect("serialise response")
@@ -171,11 +176,6 @@ fn count_statements(db: &mut DatabaseConnection) -> Arc<AtomicUsize> {
         inner.fetch_add(1, Ordering::SeqCst);
     });
     counter
-}
-
-/// The schema with default limits.
-pub fn schema() -> PsmSchema {
-    graphql::schema(ApiConfig::default())
 }
 
 /// The "now" demo data in tests is relative to, so data is the same whatever day tests run.

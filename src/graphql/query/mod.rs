@@ -10,6 +10,7 @@ mod person;
 mod programme;
 mod referral;
 mod region;
+mod stats;
 mod volunteer;
 
 pub use node::Node;
@@ -26,4 +27,5 @@ pub struct QueryRoot(
     organisation::OrganisationQuery,
     person::PersonQuery,
     region::RegionQuery,
+    stats::StatsQuery,
 );

@@ -19,6 +19,7 @@ pub mod person;
 pub mod programme;
 pub mod referral;
 pub mod region;
+pub mod stats;
 pub mod volunteer;
 
 /// A span of time between two instants. Each instant must carry its UTC offset (RFC 3339, e.g.

@@ -1,0 +1,125 @@
+//! Aggregate statistics for dashboards: counts grouped in the database, with small cells suppressed.
+
+use async_graphql::{Enum, InputObject, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::graphql::types::enums::{CaseSource, CaseStatus, PpksCategory, Urgency};
+use crate::graphql::types::region::Region;
+
+/// A published count. Counts from 1 to `minimumCellSize - 1` are hidden (`value` null, `suppressed`
+/// true) so that a small number cannot point at a person; so is the smallest other count wherever one
+/// hidden count could otherwise be worked out by subtracting the published ones from a total
+/// (complementary suppression). A true zero is always shown as 0 and never suppressed.
+#[derive(SimpleObject, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cell {
+    /// The count, or null when it is suppressed.
+    pub value: Option<i64>,
+    /// True when the count is hidden; never confuse a suppressed cell with a zero.
+    pub suppressed: bool,
+}
+
+impl Cell {
+    pub fn new(count: u64, hidden: bool) -> Cell {
+        Cell { value: (!hidden).then_some(count as i64), suppressed: hidden }
+    }
+}
+
+/// A dimension cases can be grouped by.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaseDimension {
+    /// The kecamatan (district) of the case's kelurahan.
+    District,
+    /// The kelurahan (urban village) of the case.
+    Kelurahan,
+    /// The PPKS category. A case with several categories counts once in each, so category groups can
+    /// add up to more than the total.
+    Category,
+    /// The case's current status.
+    Status,
+    /// The case's urgency.
+    Urgency,
+    /// How the case came in.
+    Source,
+    /// The day the case was opened, in the city's time zone (WITA).
+    OpenedDay,
+    /// The ISO week (Monday to Sunday) the case was opened, in the city's time zone.
+    OpenedWeek,
+    /// The calendar month the case was opened, in the city's time zone.
+    OpenedMonth,
+    /// The calendar quarter the case was opened, in the city's time zone.
+    OpenedQuarter,
+    /// The calendar year the case was opened, in the city's time zone.
+    OpenedYear,
+}
+
+impl CaseDimension {
+    pub fn is_time(self) -> bool {
+        matches!(
+            self,
+            CaseDimension::OpenedDay
+                | CaseDimension::OpenedWeek
+                | CaseDimension::OpenedMonth
+                | CaseDimension::OpenedQuarter
+                | CaseDimension::OpenedYear
+        )
+    }
+}
+
+/// The span of time a time dimension covers. Both instants carry their offset; every bucket between them
+/// is returned, with zero counts where no case was opened.
+#[derive(InputObject, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StatsPeriod {
+    /// First instant included; it should be the start of a bucket in the city's time zone.
+    pub from: DateTime<Utc>,
+    /// First instant no longer included.
+    pub before: DateTime<Utc>,
+}
+
+/// The values of the grouping dimensions of one group; fields of dimensions not grouped by are null.
+#[derive(SimpleObject, Clone, Default)]
+pub struct CaseStatsKey {
+    /// The kecamatan, when grouped by DISTRICT.
+    pub district: Option<Region>,
+    /// The kelurahan, when grouped by KELURAHAN.
+    pub kelurahan: Option<Region>,
+    /// The category, when grouped by CATEGORY.
+    pub category: Option<PpksCategory>,
+    /// The status, when grouped by STATUS.
+    pub status: Option<CaseStatus>,
+    /// The urgency, when grouped by URGENCY.
+    pub urgency: Option<Urgency>,
+    /// The source, when grouped by SOURCE.
+    pub source: Option<CaseSource>,
+    /// The time bucket, when grouped by a time dimension: `2025-03-07` (day), `2025-W10` (ISO week),
+    /// `2025-03` (month), `2025-Q1` (quarter) or `2025` (year), in the city's time zone.
+    pub period: Option<String>,
+}
+
+/// Case counts for one group (or for all cases matching the filter).
+#[derive(SimpleObject, Clone)]
+pub struct CaseStatsGroup {
+    /// Which group this is.
+    pub key: CaseStatsKey,
+    /// Cases in the group.
+    pub count: Cell,
+    /// Cases in the group that are not closed.
+    pub open: Cell,
+    /// Cases in the group that are closed.
+    pub closed: Cell,
+    /// Closed cases as a share of all cases in the group (0 to 1); null when either count is suppressed
+    /// or the group is empty.
+    pub closure_rate: Option<f64>,
+}
+
+/// Case counts grouped by up to two dimensions, with small cells suppressed.
+#[derive(SimpleObject, Clone)]
+pub struct CaseStats {
+    /// k: counts from 1 to k-1 are suppressed.
+    pub minimum_cell_size: i32,
+    /// The instant the figures describe (the moment the request ran).
+    pub as_of: DateTime<Utc>,
+    /// All cases matching the filter (not the sum of the groups when grouping by category).
+    pub total: CaseStatsGroup,
+    /// One entry per group, ordered by the grouping values; time buckets in order, none missing.
+    pub groups: Vec<CaseStatsGroup>,
+}

@@ -1,0 +1,212 @@
+//! `caseStats`: grouped counts agree with the list API, time buckets follow the city's time zone, and
+//! small cells are suppressed.
+
+use chrono::{TimeZone, Utc};
+use entity::case;
+use entity::enums::CaseStatus;
+use psm_api::config::ApiConfig;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use crate::support::{TestDb, db_test, error_code};
+
+/// A configuration without suppression (k = 1), to compare exact figures.
+fn exact() -> ApiConfig {
+    ApiConfig { minimum_cell_size: 1, ..ApiConfig::default() }
+}
+
+const STATS: &str = "query($groupBy: [CaseDimension!]!, $filter: CaseFilter, $period: StatsPeriod) {
+  caseStats(groupBy: $groupBy, filter: $filter, period: $period) {
+    minimumCellSize
+    total { count { value suppressed } open { value suppressed } closed { value suppressed } }
+    groups {
+      key { district { code } kelurahan { code } category status urgency source period }
+      count { value suppressed } open { value suppressed } closed { value suppressed } closureRate
+    }
+  }
+}";
+
+async fn total_count(db: &TestDb, filter: Value) -> i64 {
+    let data = db.data("query($f: CaseFilter) { cases(filter: $f) { totalCount } }", json!({ "f": filter })).await;
+    data["cases"]["totalCount"].as_i64().expect("totalCount")
+}
+
+async fn stats(db: &TestDb, config: ApiConfig, variables: Value) -> Value {
+    let response = db.run_with(config, STATS, variables).await;
+    assert!(response.get("errors").is_none(), "{response:#}");
+    response["data"]["caseStats"].clone()
+}
+
+db_test!(case_stats_agree_with_the_list_api, |db| async move {
+    db.seed(600).await;
+    let data = stats(&db, exact(), json!({ "groupBy": ["DISTRICT", "STATUS"] })).await;
+    let groups = data["groups"].as_array().expect("groups");
+    assert!(groups.len() > 10);
+    let mut sum = 0;
+    for group in groups {
+        let district = group["key"]["district"]["code"].as_str().expect("district");
+        let status = group["key"]["status"].as_str().expect("status");
+        let count = group["count"]["value"].as_i64().expect("count");
+        sum += count;
+        assert_eq!(
+            count,
+            total_count(&db, json!({ "districtCodes": [district], "status": [status] })).await,
+            "{district} {status}"
+        );
+        let closed = group["closed"]["value"].as_i64().expect("closed");
+        assert_eq!(closed, if status == "CLOSED" { count } else { 0 });
+        assert_eq!(group["open"]["value"].as_i64(), Some(count - closed));
+    }
+    assert_eq!(data["total"]["count"]["value"].as_i64(), Some(sum));
+    assert_eq!(sum, total_count(&db, Value::Null).await);
+
+    let data =
+        stats(&db, exact(), json!({ "groupBy": ["CATEGORY"], "filter": { "urgency": ["HIGH", "EMERGENCY"] } })).await;
+    for group in data["groups"].as_array().expect("groups") {
+        let category = group["key"]["category"].as_str().expect("category");
+        let expected = total_count(&db, json!({ "categories": [category], "urgency": ["HIGH", "EMERGENCY"] })).await;
+        assert_eq!(group["count"]["value"].as_i64(), Some(expected), "{category}");
+    }
+    assert_eq!(
+        data["total"]["count"]["value"].as_i64(),
+        Some(total_count(&db, json!({ "urgency": ["HIGH", "EMERGENCY"] })).await)
+    );
+});
+
+db_test!(month_buckets_follow_the_city_time_zone_and_keep_empty_months, |db| async move {
+    db.seed(300).await;
+    // A case opened at 20:00 UTC on 31 May 2025 was opened on 1 June in Banjarmasin (WITA, UTC+8).
+    let target = case::Entity::find()
+        .filter(case::Column::Status.eq(CaseStatus::New))
+        .one(&db.db)
+        .await
+        .expect("query")
+        .expect("a NEW case");
+    let evening = Utc.with_ymd_and_hms(2025, 5, 31, 20, 0, 0).single().expect("instant");
+    case::Entity::update_many()
+        .col_expr(case::Column::OpenedAt, Expr::value(evening))
+        .filter(case::Column::Id.eq(target.id))
+        .exec(&db.db)
+        .await
+        .expect("move the case");
+    let variables = json!({
+        "groupBy": ["OPENED_MONTH"],
+        "filter": { "referenceNumber": target.reference_number },
+        "period": { "from": "2025-05-01T00:00:00+08:00", "before": "2025-08-01T00:00:00+08:00" },
+    });
+    let data = stats(&db, exact(), variables).await;
+    let months: Vec<(&str, i64)> = data["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| (g["key"]["period"].as_str().expect("period"), g["count"]["value"].as_i64().expect("count")))
+        .collect();
+    assert_eq!(months, vec![("2025-05", 0), ("2025-06", 1), ("2025-07", 0)]);
+
+    // Every month of a year, each agreeing with the list API over the same instants.
+    let variables = json!({
+        "groupBy": ["OPENED_MONTH"],
+        "period": { "from": "2024-01-01T00:00:00+08:00", "before": "2025-01-01T00:00:00+08:00" },
+    });
+    let data = stats(&db, exact(), variables).await;
+    let groups = data["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 12);
+    for (month, group) in groups.iter().enumerate() {
+        let start = format!("2024-{:02}-01T00:00:00+08:00", month + 1);
+        let end = if month == 11 {
+            "2025-01-01T00:00:00+08:00".to_owned()
+        } else {
+            format!("2024-{:02}-01T00:00:00+08:00", month + 2)
+        };
+        let expected = total_count(&db, json!({ "opened": { "from": start, "before": end } })).await;
+        assert_eq!(group["key"]["period"], format!("2024-{:02}", month + 1));
+        assert_eq!(group["count"]["value"].as_i64(), Some(expected), "month {}", month + 1);
+    }
+});
+
+db_test!(small_counts_are_suppressed_and_cannot_be_recovered, |db| async move {
+    db.seed(600).await;
+    let mut suppressed_seen = 0;
+    for group_by in
+        [json!(["KELURAHAN"]), json!(["URGENCY"]), json!(["SOURCE", "URGENCY"]), json!(["KELURAHAN", "STATUS"])]
+    {
+        let data = stats(&db, ApiConfig::default(), json!({ "groupBy": group_by })).await;
+        assert_eq!(data["minimumCellSize"], 5);
+        let groups = data["groups"].as_array().expect("groups");
+        let mut hidden_counts = 0;
+        for group in groups {
+            let cells = [&group["count"], &group["open"], &group["closed"]];
+            for cell in cells {
+                match cell["value"].as_i64() {
+                    Some(value) => {
+                        assert!(value == 0 || value >= 5, "{group_by}: published {value}");
+                        assert_eq!(cell["suppressed"], false);
+                    }
+                    None => {
+                        assert_eq!(cell["suppressed"], true);
+                        suppressed_seen += 1;
+                    }
+                }
+            }
+            // count = open + closed: never exactly one of the three hidden.
+            assert_ne!(cells.iter().filter(|c| c["suppressed"] == true).count(), 1, "{group_by}: {group}");
+            if group["count"]["suppressed"] == true {
+                hidden_counts += 1;
+                assert!(group["closureRate"].is_null());
+            }
+        }
+        if group_by.as_array().map(Vec::len) == Some(1) {
+            // The groups add up to the published total: not exactly one of them may be hidden.
+            assert_ne!(hidden_counts, 1, "{group_by}: one hidden group is recoverable from the total");
+        }
+    }
+    assert!(suppressed_seen > 0, "the data should have small cells for this test to mean anything");
+    // Months in the future are true zeros: shown as 0, not suppressed.
+    let data = stats(
+        &db,
+        ApiConfig::default(),
+        json!({ "groupBy": ["OPENED_MONTH"], "period": { "from": "2030-01-01T00:00:00+08:00", "before": "2030-03-01T00:00:00+08:00" } }),
+    )
+    .await;
+    for group in data["groups"].as_array().expect("groups") {
+        assert_eq!(group["count"], json!({ "value": 0, "suppressed": false }));
+    }
+});
+
+db_test!(bad_stats_requests_are_bad_input, |db| async move {
+    for (variables, field) in [
+        (json!({ "groupBy": ["OPENED_MONTH"] }), "period"),
+        (json!({ "groupBy": ["STATUS", "URGENCY", "SOURCE"] }), "groupBy"),
+        (
+            json!({ "groupBy": ["OPENED_MONTH", "OPENED_YEAR"], "period": { "from": "2024-01-01T00:00:00+08:00", "before": "2025-01-01T00:00:00+08:00" } }),
+            "groupBy",
+        ),
+        (
+            json!({ "groupBy": ["OPENED_DAY"], "period": { "from": "2000-01-01T00:00:00+08:00", "before": "2025-01-01T00:00:00+08:00" } }),
+            "period",
+        ),
+    ] {
+        let response = db.run(STATS, variables.clone()).await;
+        assert_eq!(error_code(&response), Some("BAD_USER_INPUT"), "{variables}: {response}");
+        assert_eq!(response["errors"][0]["extensions"]["field"], field, "{response}");
+    }
+});
+
+db_test!(every_time_bucket_is_labelled_alike_in_sql_and_in_the_gap_filling, |db| async move {
+    db.seed(600).await;
+    let period = json!({ "from": "2024-01-01T00:00:00+08:00", "before": "2026-01-01T00:00:00+08:00" });
+    for (dimension, buckets) in
+        [("OPENED_DAY", 731), ("OPENED_WEEK", 105), ("OPENED_MONTH", 24), ("OPENED_QUARTER", 8), ("OPENED_YEAR", 2)]
+    {
+        let data = stats(&db, exact(), json!({ "groupBy": [dimension], "period": period })).await;
+        let groups = data["groups"].as_array().expect("groups");
+        // A label formatted differently in SQL would show up twice: once counted, once as an empty bucket.
+        assert_eq!(groups.len(), buckets, "{dimension}");
+        let sum: i64 = groups.iter().map(|g| g["count"]["value"].as_i64().expect("count")).sum();
+        assert_eq!(Some(sum), data["total"]["count"]["value"].as_i64(), "{dimension}");
+        assert!(sum > 0);
+        let labels: Vec<&str> = groups.iter().map(|g| g["key"]["period"].as_str().expect("period")).collect();
+        assert!(labels.windows(2).all(|w| w[0] < w[1]), "{dimension}: buckets out of order");
+    }
+});
