@@ -210,3 +210,85 @@ db_test!(every_time_bucket_is_labelled_alike_in_sql_and_in_the_gap_filling, |db|
         assert!(labels.windows(2).all(|w| w[0] < w[1]), "{dimension}: buckets out of order");
     }
 });
+
+db_test!(as_of_figures_stay_put_when_cases_change_afterwards, |db| async move {
+    use entity::case_status_change;
+    use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::Query;
+    use std::collections::BTreeMap;
+
+    db.seed(600).await;
+    let as_of = Utc.with_ymd_and_hms(2026, 5, 31, 16, 0, 0).single().expect("instant");
+    let variables = json!({ "groupBy": ["STATUS"], "asOf": as_of.to_rfc3339() });
+    let query = "query($groupBy: [CaseDimension!]!, $asOf: DateTime) {
+        caseStats(groupBy: $groupBy, asOf: $asOf) { asOf total { count { value } } groups { key { status } count { value } } }
+    }";
+    let figures = |response: Value| -> BTreeMap<String, i64> {
+        let stats = &response["data"]["caseStats"];
+        stats["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|g| {
+                (g["key"]["status"].as_str().expect("status").to_owned(), g["count"]["value"].as_i64().expect("count"))
+            })
+            .collect()
+    };
+    let before = figures(db.run_with(exact(), query, variables.clone()).await);
+
+    // An independent computation from the histories: each case opened by then, in its last status by then.
+    let cases = case::Entity::find().all(&db.db).await.expect("cases");
+    let history = case_status_change::Entity::find().all(&db.db).await.expect("history");
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for case in cases.iter().filter(|c| c.opened_at <= as_of) {
+        let last = history
+            .iter()
+            .filter(|h| h.case_id == case.id && h.changed_at <= as_of)
+            .max_by_key(|h| (h.changed_at, h.id))
+            .expect("a history entry");
+        *expected.entry(last.to_status.as_str().to_owned()).or_default() += 1;
+    }
+    assert_eq!(before, expected);
+
+    // Close every open case now, long after `asOf`.
+    let now = crate::support::fixed_now() + chrono::Duration::days(1);
+    let open: Vec<&case::Model> = cases.iter().filter(|c| c.status != CaseStatus::Closed).collect();
+    assert!(!open.is_empty());
+    for case in &open {
+        case::Entity::update_many()
+            .col_expr(case::Column::Status, Expr::value(CaseStatus::Closed.as_str()))
+            .col_expr(case::Column::ClosedAt, Expr::value(now))
+            .col_expr(case::Column::ClosureReason, Expr::value("RESOLVED"))
+            .filter(case::Column::Id.eq(case.id))
+            .exec(&db.db)
+            .await
+            .expect("close");
+        let insert = Query::insert()
+            .into_table(case_status_change::Entity)
+            .columns([
+                case_status_change::Column::Id,
+                case_status_change::Column::CaseId,
+                case_status_change::Column::FromStatus,
+                case_status_change::Column::ToStatus,
+                case_status_change::Column::ChangedAt,
+                case_status_change::Column::ChangedBy,
+            ])
+            .values_panic([
+                uuid::Uuid::now_v7().into(),
+                case.id.into(),
+                case.status.as_str().into(),
+                "CLOSED".into(),
+                now.into(),
+                "staff:test".into(),
+            ])
+            .take();
+        db.db.execute(&insert).await.expect("history");
+    }
+    let after = figures(db.run_with(exact(), query, variables).await);
+    assert_eq!(before, after, "figures as of a past instant changed");
+    let current = figures(db.run_with(exact(), query, json!({ "groupBy": ["STATUS"] })).await);
+    assert_eq!(current.keys().collect::<Vec<_>>(), vec!["CLOSED"], "today every case is closed");
+
+    let response = db.run(query, json!({ "groupBy": [], "asOf": "2100-01-01T00:00:00Z" })).await;
+    assert_eq!(error_code(&response), Some("BAD_USER_INPUT"));
+});

@@ -4,9 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_graphql::{Context, Object};
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Utc};
-use entity::{case, case_category, region};
-use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query, SelectStatement, UnionType};
-use sea_orm::{ConnectionTrait, DatabaseBackend};
+use entity::{case, case_category, case_status_change, region};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Order, Query, SelectStatement, UnionType};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Iterable};
 
 use crate::error::{AppError, AppResult};
 use crate::graphql::loaders;
@@ -39,11 +39,18 @@ impl StatsQuery {
         group_by: Vec<CaseDimension>,
         #[graphql(desc = "The span a time dimension covers; required with one, and it also limits the cases counted.")]
         period: Option<StatsPeriod>,
+        #[graphql(
+            desc = "Figures as they stood at this past instant: cases opened by then, each in the status its history gives it then. Reproduces a published figure however the cases changed since. Default: now."
+        )]
+        as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<CaseStats> {
         let config = config(ctx)?;
         let offset = config.city_offset();
         let k = u64::from(std::cmp::max(config.minimum_cell_size, 1));
-        let as_of = Utc::now();
+        let now = Utc::now();
+        if as_of.is_some_and(|instant| instant > now) {
+            return Err(AppError::bad_input("asOf", "`asOf` must not be in the future").into());
+        }
         let plan = Plan::new(&group_by, period, offset, config.max_buckets as usize)?;
         let mut condition = filter.unwrap_or_default().condition()?;
         if let (Some(_), Some(period)) = (plan.time, period) {
@@ -51,7 +58,7 @@ impl StatsQuery {
             condition = condition.add(Expr::col((case::Entity, case::Column::OpenedAt)).lt(period.before));
         }
         let db = db(ctx)?;
-        let statement = plan.statement(db.get_database_backend(), condition, offset);
+        let statement = plan.statement(db.get_database_backend(), condition, offset, as_of);
         let rows = db.query_all(&statement).await.map_err(AppError::from)?;
         let mut total = (0u64, 0u64);
         let mut counted: Counted = BTreeMap::new();
@@ -69,7 +76,7 @@ impl StatsQuery {
             }
         }
         let keys = plan.keys(&counted);
-        Ok(plan.publish(ctx, keys, &counted, total, k, as_of).await?)
+        Ok(plan.publish(ctx, keys, &counted, total, k, as_of.unwrap_or(now)).await?)
     }
 }
 
@@ -117,13 +124,23 @@ impl Plan {
         self.dimensions.contains(&CaseDimension::Category)
     }
 
-    /// One statement: the groups, and (UNION ALL) the total over all matching cases.
+    /// One statement: the groups, and (UNION ALL) the total over all matching cases. With `as_of`, the
+    /// cases are read through [`cases_as_of`] under the table's own name, so filters apply unchanged.
     fn statement(
         &self,
         backend: DatabaseBackend,
         condition: sea_orm::Condition,
         offset: FixedOffset,
+        as_of: Option<DateTime<Utc>>,
     ) -> SelectStatement {
+        let from = |select: &mut SelectStatement| match as_of {
+            Some(instant) => {
+                select.from_subquery(cases_as_of(instant), case::Entity);
+            }
+            None => {
+                select.from(case::Entity);
+            }
+        };
         let closed = Expr::cust("SUM(CASE WHEN \"cases\".\"status\" = 'CLOSED' THEN 1 ELSE 0 END)");
         let mut total = Query::select();
         total
@@ -131,9 +148,9 @@ impl Plan {
             .expr_as(Expr::cust("NULL"), "d0")
             .expr_as(Expr::cust("NULL"), "d1")
             .expr_as(Expr::cust("COUNT(*)"), "n")
-            .expr_as(closed.clone(), "closed")
-            .from(case::Entity)
-            .cond_where(condition.clone());
+            .expr_as(closed.clone(), "closed");
+        from(&mut total);
+        total.cond_where(condition.clone());
         if self.dimensions.is_empty() {
             return total;
         }
@@ -150,7 +167,8 @@ impl Plan {
                 }
             }
         }
-        groups.expr_as(Expr::cust("COUNT(*)"), "n").expr_as(closed, "closed").from(case::Entity);
+        groups.expr_as(Expr::cust("COUNT(*)"), "n").expr_as(closed, "closed");
+        from(&mut groups);
         if self.grouped_by_category() {
             groups.join(
                 JoinType::InnerJoin,
@@ -286,6 +304,45 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// The cases as they stood at `instant`: those opened by then, with the status and closing instant of
+/// their last status change up to then. Other fields are today's.
+fn cases_as_of(instant: DateTime<Utc>) -> SelectStatement {
+    let (h, c) = (Alias::new("h"), Alias::new("c"));
+    let latest = |what: Expr| {
+        let subquery = Query::select()
+            .expr(what)
+            .from_as(case_status_change::Entity, h.clone())
+            .and_where(Expr::col((h.clone(), case_status_change::Column::CaseId)).equals((c.clone(), case::Column::Id)))
+            .and_where(Expr::col((h.clone(), case_status_change::Column::ChangedAt)).lte(instant))
+            .order_by((h.clone(), case_status_change::Column::ChangedAt), Order::Desc)
+            .order_by((h.clone(), case_status_change::Column::Id), Order::Desc)
+            .limit(1)
+            .take();
+        Expr::SubQuery(None, Box::new(subquery.into()))
+    };
+    let to_status = Expr::col((h.clone(), case_status_change::Column::ToStatus));
+    let changed_at = Expr::col((h.clone(), case_status_change::Column::ChangedAt));
+    let mut select = Query::select();
+    select.from_as(case::Entity, Alias::new("c"));
+    for column in case::Column::iter() {
+        match column {
+            case::Column::Status => {
+                select.expr_as(latest(to_status.clone()), column);
+            }
+            case::Column::ClosedAt => {
+                let closing =
+                    Expr::case(to_status.clone().eq("CLOSED"), changed_at.clone()).finally(Expr::cust("NULL"));
+                select.expr_as(latest(closing.into()), column);
+            }
+            _ => {
+                select.column((Alias::new("c"), column));
+            }
+        }
+    }
+    select.and_where(Expr::col((Alias::new("c"), case::Column::OpenedAt)).lte(instant));
+    select
 }
 
 /// The SQL expression of a dimension. Time buckets are formatted in the city's time zone exactly as
