@@ -292,3 +292,47 @@ db_test!(as_of_figures_stay_put_when_cases_change_afterwards, |db| async move {
     let response = db.run(query, json!({ "groupBy": [], "asOf": "2100-01-01T00:00:00Z" })).await;
     assert_eq!(error_code(&response), Some("BAD_USER_INPUT"));
 });
+
+/// `percentile_cont`: the value at position (n - 1) * fraction of the sorted values, interpolated.
+fn percentile(sorted: &[f64], fraction: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let position = last as f64 * fraction;
+    let (low, high) = (position.floor() as usize, position.ceil() as usize);
+    Some(sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64))
+}
+
+db_test!(days_to_close_percentiles_are_exact, |db| async move {
+    use std::collections::BTreeMap;
+    db.seed(600).await;
+    let query = "{ caseStats(groupBy: [DISTRICT]) {
+        total { medianDaysToClose p90DaysToClose }
+        groups { key { district { code } } closed { value } medianDaysToClose p90DaysToClose }
+    } }";
+    let response = db.run_with(exact(), query, Value::Null).await;
+    assert!(response.get("errors").is_none(), "{response:#}");
+    let cases =
+        case::Entity::find().filter(case::Column::Status.eq(CaseStatus::Closed)).all(&db.db).await.expect("cases");
+    let days = |c: &case::Model| (c.closed_at.expect("closed") - c.opened_at).num_seconds() as f64 / 86_400.0;
+    let mut by_district: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut all: Vec<f64> = cases.iter().map(days).collect();
+    for c in &cases {
+        by_district.entry(c.kelurahan_code[..8].to_owned()).or_default().push(days(c));
+    }
+    all.sort_by(f64::total_cmp);
+    let close = |a: &Value, b: Option<f64>| {
+        let a = a.as_f64().expect("a number");
+        let b = b.expect("expected a value");
+        assert!((a - b).abs() < 1e-6, "{a} != {b}");
+    };
+    let stats = &response["data"]["caseStats"];
+    close(&stats["total"]["medianDaysToClose"], percentile(&all, 0.5));
+    close(&stats["total"]["p90DaysToClose"], percentile(&all, 0.9));
+    for group in stats["groups"].as_array().expect("groups") {
+        let code = group["key"]["district"]["code"].as_str().expect("code");
+        let mut values = by_district.remove(code).unwrap_or_default();
+        values.sort_by(f64::total_cmp);
+        assert_eq!(group["closed"]["value"].as_i64(), Some(values.len() as i64));
+        close(&group["medianDaysToClose"], percentile(&values, 0.5));
+        close(&group["p90DaysToClose"], percentile(&values, 0.9));
+    }
+});

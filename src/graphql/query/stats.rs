@@ -22,12 +22,16 @@ type GroupKey = (Option<String>, Option<String>);
 /// Cases and closed cases per group.
 type Counted = BTreeMap<GroupKey, (u64, u64)>;
 
+/// Median and 90th percentile of days to close per group.
+type Durations = BTreeMap<GroupKey, (Option<f64>, Option<f64>)>;
+
 #[derive(Default)]
 pub struct StatsQuery;
 
 #[Object]
 impl StatsQuery {
-    /// Case counts (all, open, closed, closure rate) for the cases matching `filter`, grouped by up to
+    /// Case counts (all, open, closed, closure rate, median and 90th percentile days to close) for the
+    /// cases matching `filter`, grouped by up to
     /// two dimensions, computed in one SQL statement. Counts below `minimumCellSize` are suppressed, and so
     /// are the counts that would let a suppressed one be worked out (see `Cell`). Time dimensions need a
     /// `period`, and return every bucket in it, zeros included.
@@ -61,23 +65,38 @@ impl StatsQuery {
         let statement = plan.statement(db.get_database_backend(), condition, offset, as_of);
         let rows = db.query_all(&statement).await.map_err(AppError::from)?;
         let mut total = (0u64, 0u64);
+        let mut total_durations = (None, None);
         let mut counted: Counted = BTreeMap::new();
+        let mut durations: Durations = BTreeMap::new();
         for row in rows {
+            let median: Option<f64> = row.try_get("", "median_days").map_err(AppError::from)?;
+            let p90: Option<f64> = row.try_get("", "p90_days").map_err(AppError::from)?;
             let is_total: i32 = row.try_get("", "is_total").map_err(AppError::from)?;
             let count = std::cmp::max(row.try_get::<i64>("", "n").map_err(AppError::from)?, 0) as u64;
             let closed =
                 std::cmp::max(row.try_get::<Option<i64>>("", "closed").map_err(AppError::from)?.unwrap_or(0), 0) as u64;
             if is_total == 1 {
                 total = (count, closed);
+                total_durations = (median, p90);
             } else {
                 let first: Option<String> = row.try_get("", "d0").map_err(AppError::from)?;
                 let second: Option<String> = row.try_get("", "d1").map_err(AppError::from)?;
-                counted.insert((first, second), (count, closed));
+                counted.insert((first.clone(), second.clone()), (count, closed));
+                durations.insert((first, second), (median, p90));
             }
         }
         let keys = plan.keys(&counted);
-        Ok(plan.publish(ctx, keys, &counted, total, k, as_of.unwrap_or(now)).await?)
+        let figures = Figures { counted, durations, total, total_durations };
+        Ok(plan.publish(ctx, keys, &figures, k, as_of.unwrap_or(now)).await?)
     }
+}
+
+/// What the statement returned.
+struct Figures {
+    counted: Counted,
+    durations: Durations,
+    total: (u64, u64),
+    total_durations: (Option<f64>, Option<f64>),
 }
 
 /// What a `caseStats` request groups by, checked.
@@ -148,7 +167,9 @@ impl Plan {
             .expr_as(Expr::cust("NULL"), "d0")
             .expr_as(Expr::cust("NULL"), "d1")
             .expr_as(Expr::cust("COUNT(*)"), "n")
-            .expr_as(closed.clone(), "closed");
+            .expr_as(closed.clone(), "closed")
+            .expr_as(days_to_close(backend, 0.5), "median_days")
+            .expr_as(days_to_close(backend, 0.9), "p90_days");
         from(&mut total);
         total.cond_where(condition.clone());
         if self.dimensions.is_empty() {
@@ -167,7 +188,11 @@ impl Plan {
                 }
             }
         }
-        groups.expr_as(Expr::cust("COUNT(*)"), "n").expr_as(closed, "closed");
+        groups
+            .expr_as(Expr::cust("COUNT(*)"), "n")
+            .expr_as(closed, "closed")
+            .expr_as(days_to_close(backend, 0.5), "median_days")
+            .expr_as(days_to_close(backend, 0.9), "p90_days");
         from(&mut groups);
         if self.grouped_by_category() {
             groups.join(
@@ -211,11 +236,11 @@ impl Plan {
         &self,
         ctx: &Context<'_>,
         keys: Vec<GroupKey>,
-        counted: &Counted,
-        total: (u64, u64),
+        figures: &Figures,
         k: u64,
         as_of: DateTime<Utc>,
     ) -> AppResult<CaseStats> {
+        let counted = &figures.counted;
         // Cells: for each group [count, open, closed], then the total's, then margins (row and column
         // sums a coarser query would publish) as hidden-or-not members of the equations.
         let mut counts: Vec<u64> = Vec::new();
@@ -230,7 +255,7 @@ impl Plan {
             .iter()
             .map(|key| push_triplet(&mut counts, &mut equations, counted.get(key).copied().unwrap_or((0, 0))))
             .collect();
-        let total_cell = push_triplet(&mut counts, &mut equations, total);
+        let total_cell = push_triplet(&mut counts, &mut equations, figures.total);
         // A dimension's groups add up to their margin, except across categories (a case can have several).
         let additive = |axis: usize| self.dimensions.get(axis).is_some_and(|d| *d != CaseDimension::Category);
         let margins = |axis: usize, counts: &mut Vec<u64>, equations: &mut Vec<Equation>| {
@@ -260,13 +285,19 @@ impl Plan {
         }
         let hidden = suppress(&counts, &equations, k);
         let cell = |i: usize| Cell::new(counts[i], hidden[i]);
-        let group = |base: usize, key: CaseStatsKey| CaseStatsGroup {
-            key,
-            count: cell(base),
-            open: cell(base + 1),
-            closed: cell(base + 2),
-            closure_rate: (!hidden[base] && !hidden[base + 2] && counts[base] > 0)
-                .then(|| counts[base + 2] as f64 / counts[base] as f64),
+        // Durations describe the closed cases: published only when their count is.
+        let group = |base: usize, key: CaseStatsKey, (median, p90): (Option<f64>, Option<f64>)| {
+            let closed_published = !hidden[base + 2] && counts[base + 2] > 0;
+            CaseStatsGroup {
+                key,
+                count: cell(base),
+                open: cell(base + 1),
+                closed: cell(base + 2),
+                closure_rate: (!hidden[base] && !hidden[base + 2] && counts[base] > 0)
+                    .then(|| counts[base + 2] as f64 / counts[base] as f64),
+                median_days_to_close: median.filter(|_| closed_published),
+                p90_days_to_close: p90.filter(|_| closed_published),
+            }
         };
         let mut groups = Vec::with_capacity(keys.len());
         for (key, &base) in keys.iter().zip(&group_cells) {
@@ -274,9 +305,11 @@ impl Plan {
             for (dimension, value) in self.dimensions.iter().zip([&key.0, &key.1]) {
                 self.fill_key(ctx, &mut stats_key, *dimension, value.clone()).await?;
             }
-            groups.push(group(base, stats_key));
+            let durations = figures.durations.get(key).copied().unwrap_or((None, None));
+            groups.push(group(base, stats_key, durations));
         }
-        Ok(CaseStats { minimum_cell_size: k as i32, as_of, total: group(total_cell, CaseStatsKey::default()), groups })
+        let total = group(total_cell, CaseStatsKey::default(), figures.total_durations);
+        Ok(CaseStats { minimum_cell_size: k as i32, as_of, total, groups })
     }
 
     async fn fill_key(
@@ -343,6 +376,21 @@ fn cases_as_of(instant: DateTime<Utc>) -> SelectStatement {
     }
     select.and_where(Expr::col((Alias::new("c"), case::Column::OpenedAt)).lte(instant));
     select
+}
+
+/// The `fraction` percentile of days from opening to closing over the closed cases of a group, exact and
+/// interpolated alike on both databases (SQLite is built with its percentile functions for this).
+fn days_to_close(backend: DatabaseBackend, fraction: f64) -> Expr {
+    let closed = "\"cases\".\"status\" = 'CLOSED'";
+    if backend == DatabaseBackend::Postgres {
+        Expr::cust(format!(
+            "percentile_cont({fraction}) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM (\"cases\".\"closed_at\" - \"cases\".\"opened_at\")) / 86400.0) FILTER (WHERE {closed})"
+        ))
+    } else {
+        Expr::cust(format!(
+            "percentile_cont(CASE WHEN {closed} THEN julianday(\"cases\".\"closed_at\") - julianday(\"cases\".\"opened_at\") END, {fraction})"
+        ))
+    }
 }
 
 /// The SQL expression of a dimension. Time buckets are formatted in the city's time zone exactly as

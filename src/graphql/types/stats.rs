@@ -109,6 +109,12 @@ pub struct CaseStatsGroup {
     /// Closed cases as a share of all cases in the group (0 to 1); null when either count is suppressed
     /// or the group is empty.
     pub closure_rate: Option<f64>,
+    /// Median days from opening to closing over the group's closed cases (interpolated, as
+    /// `percentile_cont`); null when the closed count is suppressed or zero.
+    pub median_days_to_close: Option<f64>,
+    /// 90th percentile of days from opening to closing over the group's closed cases; null when the
+    /// closed count is suppressed or zero.
+    pub p90_days_to_close: Option<f64>,
 }
 
 /// Case counts grouped by up to two dimensions, with small cells suppressed.
