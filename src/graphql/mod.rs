@@ -1,6 +1,7 @@
 //! The GraphQL schema: types, root fields, loaders and the pagination machinery.
 //!
 //! # Layout
+//! - [`aggregate`]: the engine behind the statistics fields (grouping, gap filling, suppression).
 //! - [`batch`]: runs each request's loader batches in the request's own task (deterministic batches).
 //! - [`connection`]: Relay connections over keyset cursors, root and nested.
 //! - [`ids`]: opaque global ids.
@@ -8,6 +9,7 @@
 //! - [`types`]: one module per domain noun (object type, filter, orderBy).
 //! - [`query`]: the root Query type, one object per noun merged into [`QueryRoot`].
 
+pub mod aggregate;
 pub mod batch;
 pub mod connection;
 pub mod ids;

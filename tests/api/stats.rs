@@ -336,3 +336,87 @@ db_test!(days_to_close_percentiles_are_exact, |db| async move {
         close(&group["p90DaysToClose"], percentile(&values, 0.9));
     }
 });
+
+db_test!(referral_funnel_per_partner_agrees_with_the_list_api, |db| async move {
+    use entity::referral;
+    db.seed(800).await;
+    let query = "{ referralStats(groupBy: [RECEIVING_ORGANISATION]) {
+        total { sent { value } }
+        groups {
+            key { receivingOrganisation { id } }
+            sent { value } pending { value } accepted { value } declined { value } completed { value }
+            withdrawn { value } expired { value } responded { value } acceptanceRate medianHoursToRespond
+        }
+    } }";
+    let response = db.run_with(exact(), query, Value::Null).await;
+    assert!(response.get("errors").is_none(), "{response:#}");
+    let referrals = referral::Entity::find().all(&db.db).await.expect("referrals");
+    let stats = &response["data"]["referralStats"];
+    assert_eq!(stats["total"]["sent"]["value"].as_i64(), Some(referrals.len() as i64));
+    let groups = stats["groups"].as_array().expect("groups");
+    assert!(groups.len() > 3);
+    for group in groups {
+        let id = group["key"]["receivingOrganisation"]["id"].as_str().expect("organisation");
+        assert_eq!(group["sent"]["value"].as_i64(), partner_count(&db, id, None).await);
+        for (field, status) in [
+            ("pending", "SENT"),
+            ("accepted", "ACCEPTED"),
+            ("declined", "DECLINED"),
+            ("completed", "COMPLETED"),
+            ("withdrawn", "WITHDRAWN"),
+            ("expired", "EXPIRED"),
+        ] {
+            assert_eq!(group[field]["value"].as_i64(), partner_count(&db, id, Some(status)).await, "{field}");
+        }
+        // The median hours to respond, computed independently.
+        let (_, key) = psm_api::graphql::ids::decode(id, "id").expect("id");
+        let partner = uuid::Uuid::parse_str(&key).expect("uuid");
+        let mut hours: Vec<f64> = referrals
+            .iter()
+            .filter(|r| r.to_organisation_id == partner)
+            .filter_map(|r| r.responded_at.map(|at| (at - r.sent_at).num_seconds() as f64 / 3600.0))
+            .collect();
+        hours.sort_by(f64::total_cmp);
+        assert_eq!(group["responded"]["value"].as_i64(), Some(hours.len() as i64));
+        match percentile(&hours, 0.5) {
+            Some(median) => assert!((group["medianHoursToRespond"].as_f64().expect("median") - median).abs() < 1e-6),
+            None => assert!(group["medianHoursToRespond"].is_null()),
+        }
+        let (a, c, d) = (
+            group["accepted"]["value"].as_f64(),
+            group["completed"]["value"].as_f64(),
+            group["declined"]["value"].as_f64(),
+        );
+        if let (Some(a), Some(c), Some(d)) = (a, c, d) {
+            if a + c + d > 0.0 {
+                assert!((group["acceptanceRate"].as_f64().expect("rate") - (a + c) / (a + c + d)).abs() < 1e-9);
+            }
+        }
+    }
+});
+
+/// Referrals to one partner, optionally in one status, through the list API.
+async fn partner_count(db: &TestDb, id: &str, status: Option<&str>) -> Option<i64> {
+    let data = db
+        .data(
+            "query($id: ID!, $status: [ReferralStatus!]) { referrals(filter: {toOrganisationIds: [$id], status: $status}) { totalCount } }",
+            json!({ "id": id, "status": status.map(|s| json!([s])) }),
+        )
+        .await;
+    data["referrals"]["totalCount"].as_i64()
+}
+
+db_test!(a_stats_request_runs_one_statement_plus_one_per_kind_of_key, |db| async move {
+    db.seed(300).await;
+    let before = db.statements();
+    let response = db
+        .run(
+            "{ caseStats(groupBy: [KELURAHAN, REPORTING_VOLUNTEER]) { groups { key { kelurahan { name } reportingVolunteer { fullName } } count { value } } } }",
+            Value::Null,
+        )
+        .await;
+    assert!(response.get("errors").is_none(), "{response:#}");
+    assert!(response["data"]["caseStats"]["groups"].as_array().expect("groups").len() > 50);
+    // The grouped statement, then one batch of kelurahan and one of volunteers.
+    assert_eq!(db.statements() - before, 3);
+});

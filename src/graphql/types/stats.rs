@@ -3,8 +3,11 @@
 use async_graphql::{Enum, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::graphql::types::enums::{CaseSource, CaseStatus, PpksCategory, Urgency};
+use crate::graphql::types::enums::{CaseSource, CaseStatus, PpksCategory, ReferralReason, ReferralStatus, Urgency};
+use crate::graphql::types::organisation::Organisation;
+use crate::graphql::types::programme::Programme;
 use crate::graphql::types::region::Region;
+use crate::graphql::types::volunteer::Volunteer;
 
 /// A published count. Counts from 1 to `minimumCellSize - 1` are hidden (`value` null, `suppressed`
 /// true) so that a small number cannot point at a person; so is the smallest other count wherever one
@@ -40,6 +43,11 @@ pub enum CaseDimension {
     Urgency,
     /// How the case came in.
     Source,
+    /// The PSM volunteer who reported the case (null in the key: reported by staff).
+    ReportingVolunteer,
+    /// The programme the case is enrolled in. A case in several programmes counts once in each, and
+    /// cases in none are not counted.
+    Programme,
     /// The day the case was opened, in the city's time zone (WITA).
     OpenedDay,
     /// The ISO week (Monday to Sunday) the case was opened, in the city's time zone.
@@ -52,21 +60,8 @@ pub enum CaseDimension {
     OpenedYear,
 }
 
-impl CaseDimension {
-    pub fn is_time(self) -> bool {
-        matches!(
-            self,
-            CaseDimension::OpenedDay
-                | CaseDimension::OpenedWeek
-                | CaseDimension::OpenedMonth
-                | CaseDimension::OpenedQuarter
-                | CaseDimension::OpenedYear
-        )
-    }
-}
-
 /// The span of time a time dimension covers. Both instants carry their offset; every bucket between them
-/// is returned, with zero counts where no case was opened.
+/// is returned, with zero counts where nothing happened.
 #[derive(InputObject, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StatsPeriod {
     /// First instant included; it should be the start of a bucket in the city's time zone.
@@ -90,6 +85,10 @@ pub struct CaseStatsKey {
     pub urgency: Option<Urgency>,
     /// The source, when grouped by SOURCE.
     pub source: Option<CaseSource>,
+    /// The reporting volunteer, when grouped by REPORTING_VOLUNTEER.
+    pub reporting_volunteer: Option<Volunteer>,
+    /// The programme, when grouped by PROGRAMME.
+    pub programme: Option<Programme>,
     /// The time bucket, when grouped by a time dimension: `2025-03-07` (day), `2025-W10` (ISO week),
     /// `2025-03` (month), `2025-Q1` (quarter) or `2025` (year), in the city's time zone.
     pub period: Option<String>,
@@ -128,4 +127,95 @@ pub struct CaseStats {
     pub total: CaseStatsGroup,
     /// One entry per group, ordered by the grouping values; time buckets in order, none missing.
     pub groups: Vec<CaseStatsGroup>,
+}
+
+/// A dimension referrals can be grouped by.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReferralDimension {
+    /// The organisation the referral was sent to: the partner funnel.
+    ReceivingOrganisation,
+    /// The organisation that sent the referral.
+    SendingOrganisation,
+    /// The referral's current status.
+    Status,
+    /// The coded reason of a decline, withdrawal or expiry (null in the key: no reason).
+    Reason,
+    /// The kecamatan of the referred case.
+    District,
+    /// The kelurahan of the referred case.
+    Kelurahan,
+    /// The day the referral was sent, in the city's time zone (WITA).
+    SentDay,
+    /// The ISO week the referral was sent, in the city's time zone.
+    SentWeek,
+    /// The calendar month the referral was sent, in the city's time zone.
+    SentMonth,
+    /// The calendar quarter the referral was sent, in the city's time zone.
+    SentQuarter,
+    /// The calendar year the referral was sent, in the city's time zone.
+    SentYear,
+}
+
+/// The values of the grouping dimensions of one referral group; fields not grouped by are null.
+#[derive(SimpleObject, Clone, Default)]
+pub struct ReferralStatsKey {
+    /// The receiving organisation, when grouped by RECEIVING_ORGANISATION.
+    pub receiving_organisation: Option<Organisation>,
+    /// The sending organisation, when grouped by SENDING_ORGANISATION.
+    pub sending_organisation: Option<Organisation>,
+    /// The status, when grouped by STATUS.
+    pub status: Option<ReferralStatus>,
+    /// The reason, when grouped by REASON.
+    pub reason: Option<ReferralReason>,
+    /// The kecamatan, when grouped by DISTRICT.
+    pub district: Option<Region>,
+    /// The kelurahan, when grouped by KELURAHAN.
+    pub kelurahan: Option<Region>,
+    /// The time bucket, when grouped by a time dimension (labels as in `CaseStatsKey.period`).
+    pub period: Option<String>,
+}
+
+/// Referral counts for one group (or for all referrals matching the filter): the funnel from sent to
+/// completed. Each referral counts in exactly one of pending, accepted, declined, completed, withdrawn
+/// and expired, by its current status.
+#[derive(SimpleObject, Clone)]
+pub struct ReferralStatsGroup {
+    /// Which group this is.
+    pub key: ReferralStatsKey,
+    /// Referrals sent.
+    pub sent: Cell,
+    /// Sent and not yet answered (status SENT).
+    pub pending: Cell,
+    /// Accepted and not yet completed (status ACCEPTED).
+    pub accepted: Cell,
+    /// Declined by the receiver.
+    pub declined: Cell,
+    /// Completed by the receiver.
+    pub completed: Cell,
+    /// Taken back by the sender.
+    pub withdrawn: Cell,
+    /// Not answered before the response deadline.
+    pub expired: Cell,
+    /// Referrals the receiver answered (accepted or declined), whatever happened next.
+    pub responded: Cell,
+    /// (accepted + completed) / (accepted + completed + declined): the share of answered referrals the
+    /// receiver took on; null when a count it needs is suppressed or nothing was answered.
+    pub acceptance_rate: Option<f64>,
+    /// Median hours from sending to the receiver's answer; null when `responded` is suppressed or zero.
+    pub median_hours_to_respond: Option<f64>,
+    /// Median hours from sending to completion; null when `completed` is suppressed or zero.
+    pub median_hours_to_complete: Option<f64>,
+}
+
+/// Referral counts grouped by up to two dimensions, with small cells suppressed.
+#[derive(SimpleObject, Clone)]
+pub struct ReferralStats {
+    /// k: counts from 1 to k-1 are suppressed.
+    pub minimum_cell_size: i32,
+    /// The instant the figures describe (the moment the request ran).
+    pub as_of: DateTime<Utc>,
+    /// All referrals matching the filter.
+    pub total: ReferralStatsGroup,
+    /// One entry per group, ordered by the grouping values; time buckets in order, none missing.
+    pub groups: Vec<ReferralStatsGroup>,
 }
