@@ -387,10 +387,10 @@ db_test!(referral_funnel_per_partner_agrees_with_the_list_api, |db| async move {
             group["completed"]["value"].as_f64(),
             group["declined"]["value"].as_f64(),
         );
-        if let (Some(a), Some(c), Some(d)) = (a, c, d) {
-            if a + c + d > 0.0 {
-                assert!((group["acceptanceRate"].as_f64().expect("rate") - (a + c) / (a + c + d)).abs() < 1e-9);
-            }
+        if let (Some(a), Some(c), Some(d)) = (a, c, d)
+            && a + c + d > 0.0
+        {
+            assert!((group["acceptanceRate"].as_f64().expect("rate") - (a + c) / (a + c + d)).abs() < 1e-9);
         }
     }
 });
