@@ -69,6 +69,11 @@ pub struct PublishedGroup {
 }
 
 impl PublishedGroup {
+    /// The `i`th duration of [`Fact::durations`]; `None` when it was not computed or is suppressed.
+    pub fn duration(&self, i: usize) -> Option<f64> {
+        self.durations.get(i).copied().flatten()
+    }
+
     /// The share `numerator / denominator` of two counts, when both are published and the denominator
     /// is not zero.
     pub fn rate(&self, numerator: &[usize], denominator: &[usize]) -> Option<f64> {

@@ -63,7 +63,8 @@ impl StatsQuery {
         let instant = aggregate::as_of(as_of)?;
         let settings = settings(ctx)?;
         let condition = filter.unwrap_or_default().condition()?;
-        let fact = CaseFact { as_of };
+        let durations = selected(ctx, &["medianDaysToClose", "p90DaysToClose"]);
+        let fact = CaseFact { as_of, durations };
         let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
         let Published { total, groups } = published;
         // Keys are resolved together, so that their loaders batch them: one statement per kind of key.
@@ -94,7 +95,8 @@ impl StatsQuery {
     ) -> async_graphql::Result<ReferralStats> {
         let settings = settings(ctx)?;
         let condition = filter.unwrap_or_default().condition()?;
-        let published = aggregate::run(db(ctx)?, &ReferralFact, &group_by, period, condition, &settings).await?;
+        let fact = ReferralFact { durations: selected(ctx, &["medianHoursToRespond", "medianHoursToComplete"]) };
+        let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
         let Published { total, groups } = published;
         let keys = try_join_all(groups.iter().map(|group| referral_key(ctx, &group_by, group))).await?;
         let shaped = groups.into_iter().zip(keys).map(|(group, key)| referral_group(group, key)).collect();
@@ -107,9 +109,18 @@ impl StatsQuery {
     }
 }
 
+/// Whether any of `fields` is selected on `total` or `groups`: percentiles sort every group's rows, so
+/// they are computed only when asked for.
+fn selected(ctx: &Context<'_>, fields: &[&str]) -> bool {
+    let look_ahead = ctx.look_ahead();
+    ["total", "groups"].iter().any(|part| fields.iter().any(|field| look_ahead.field(part).field(field).exists()))
+}
+
 /// Cases, optionally as they stood at a past instant.
 struct CaseFact {
     as_of: Option<DateTime<Utc>>,
+    /// Whether the percentiles of days to close are wanted.
+    durations: bool,
 }
 
 const CLOSED: &str = "\"cases\".\"status\" = 'CLOSED'";
@@ -190,6 +201,9 @@ impl Fact for CaseFact {
     }
 
     fn durations(&self, backend: DatabaseBackend) -> Vec<(&'static str, Expr, usize)> {
+        if !self.durations {
+            return Vec::new();
+        }
         let days = days_between(backend, "\"cases\".\"opened_at\"", "\"cases\".\"closed_at\"");
         vec![
             ("median_days", percentile(backend, &days, CLOSED, 0.5), 2),
@@ -205,8 +219,8 @@ fn case_group(group: PublishedGroup, key: CaseStatsKey) -> CaseStatsGroup {
         open: group.cells[1],
         closed: group.cells[2],
         closure_rate: group.rate(&[2], &[0]),
-        median_days_to_close: group.durations[0],
-        p90_days_to_close: group.durations[1],
+        median_days_to_close: group.duration(0),
+        p90_days_to_close: group.duration(1),
     }
 }
 
@@ -286,7 +300,10 @@ fn cases_as_of(instant: DateTime<Utc>) -> SelectStatement {
 }
 
 /// Referrals.
-struct ReferralFact;
+struct ReferralFact {
+    /// Whether the median response and completion times are wanted.
+    durations: bool,
+}
 
 impl Fact for ReferralFact {
     type Dimension = ReferralDimension;
@@ -356,6 +373,9 @@ impl Fact for ReferralFact {
     }
 
     fn durations(&self, backend: DatabaseBackend) -> Vec<(&'static str, Expr, usize)> {
+        if !self.durations {
+            return Vec::new();
+        }
         let hours = |to: &str| format!("({} * 24.0)", days_between(backend, "\"referrals\".\"sent_at\"", to));
         vec![
             (
@@ -395,8 +415,8 @@ fn referral_group(group: PublishedGroup, key: ReferralStatsKey) -> ReferralStats
         expired: cells[6],
         responded: cells[7],
         acceptance_rate: group.rate(&[2, 4], &[2, 3, 4]),
-        median_hours_to_respond: group.durations[0],
-        median_hours_to_complete: group.durations[1],
+        median_hours_to_respond: group.duration(0),
+        median_hours_to_complete: group.duration(1),
     }
 }
 
