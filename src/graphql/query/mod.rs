@@ -2,6 +2,58 @@
 
 use async_graphql::MergedObject;
 
+/// Declares the root fields of a noun: its connection (`filter`, `orderBy`, `first`/`after`/`last`/
+/// `before`) and the lookup of one row by global id.
+macro_rules! root_fields {
+    (
+        $query:ident, $entity:path => $node:ident, $node_type:ident,
+        $filter:ty, $order:ident, $connection:ident,
+        list: $list:ident, $list_doc:literal,
+        one: $one:ident, $one_doc:literal, $missing:literal $(,)?
+    ) => {
+        #[derive(Default)]
+        pub struct $query;
+
+        #[async_graphql::Object]
+        impl $query {
+            #[doc = $list_doc]
+            #[allow(clippy::too_many_arguments)]
+            async fn $list(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                #[graphql(desc = "Which rows to list; all given conditions must hold.")] filter: Option<$filter>,
+                #[graphql(desc = "Order of the list. Cursors are only valid with the orderBy they were made with.")]
+                order_by: Option<$order>,
+                #[graphql(
+                    desc = "Page size, reading forward (at most the configured maximum, 100 by default; 20 when neither `first` nor `last` is given)."
+                )]
+                first: Option<i32>,
+                #[graphql(desc = "Cursor to read forward from (exclusive).")] after: Option<String>,
+                #[graphql(desc = "Page size, reading backward from the end or from `before`.")] last: Option<i32>,
+                #[graphql(desc = "Cursor to read backward from (exclusive).")] before: Option<String>,
+            ) -> async_graphql::Result<$connection> {
+                let condition = filter.unwrap_or_default().condition()?;
+                let args = $crate::graphql::types::page_args(first, after, last, before);
+                let connection =
+                    $crate::graphql::types::root_page::<$entity>(ctx, condition, $order::ordering(order_by), args).await?;
+                Ok($connection(connection.map($node)))
+            }
+
+            #[doc = $one_doc]
+            async fn $one(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                #[graphql(desc = "Global id.")] id: async_graphql::ID,
+            ) -> async_graphql::Result<$node> {
+                use $crate::graphql::ids::{NodeType, decode_uuid};
+                let key = decode_uuid(&id, NodeType::$node_type, "id")?;
+                let row = $crate::graphql::loaders::row::<$entity>(ctx, key).await?;
+                Ok(row.map($node).ok_or_else(|| $crate::error::AppError::NotFound($missing.into()))?)
+            }
+        }
+    };
+}
+
 mod case;
 mod node;
 mod organisation;
