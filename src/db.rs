@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
-/// Opens a connection pool to `url`. SQLite gets foreign keys enforced and a busy timeout, because
-/// SQLite checks neither by default.
+/// Opens a connection pool to `url`. Every SQLite connection gets foreign keys enforced, a busy timeout
+/// and write-ahead logging, because SQLite has none of them by default.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -22,11 +22,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
         });
     }
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DatabaseBackend::Sqlite {
-        db.execute_unprepared("PRAGMA foreign_keys = ON").await?;
-    }
-    Ok(db)
+    Database::connect(options).await
 }
 
 /// Applies every pending migration.
