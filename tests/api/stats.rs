@@ -420,3 +420,92 @@ db_test!(a_stats_request_runs_one_statement_plus_one_per_kind_of_key, |db| async
     // The grouped statement, then one batch of kelurahan and one of volunteers.
     assert_eq!(db.statements() - before, 3);
 });
+
+db_test!(volunteer_stats_and_coverage_agree_with_the_list_api, |db| async move {
+    db.seed(600).await;
+    let trained_since = (Utc::now() + chrono::Duration::hours(8))
+        .date_naive()
+        .checked_sub_months(chrono::Months::new(24))
+        .expect("date");
+    let query = "{ volunteerStats(groupBy: [DISTRICT, STATUS]) {
+        total { volunteers { value } }
+        groups { key { district { code } status } volunteers { value } active { value } trained { value } casesReported { value } }
+    } }";
+    let response = db.run_with(exact(), query, Value::Null).await;
+    assert!(response.get("errors").is_none(), "{response:#}");
+    let stats = &response["data"]["volunteerStats"];
+    let cases = case::Entity::find().all(&db.db).await.expect("cases");
+    let volunteers = entity::volunteer::Entity::find().all(&db.db).await.expect("volunteers");
+    let count = |filter: Value| {
+        let db = &db;
+        async move {
+            let data = db
+                .data("query($f: VolunteerFilter) { volunteers(filter: $f) { totalCount } }", json!({ "f": filter }))
+                .await;
+            data["volunteers"]["totalCount"].as_i64()
+        }
+    };
+    assert_eq!(stats["total"]["volunteers"]["value"].as_i64(), count(Value::Null).await);
+    for group in stats["groups"].as_array().expect("groups") {
+        let district = group["key"]["district"]["code"].as_str().expect("district");
+        let status = group["key"]["status"].as_str().expect("status");
+        assert_eq!(
+            group["volunteers"]["value"].as_i64(),
+            count(json!({ "districtCodes": [district], "status": [status] })).await
+        );
+        let expected_active = if status == "ACTIVE" { group["volunteers"]["value"].as_i64() } else { Some(0) };
+        assert_eq!(group["active"]["value"].as_i64(), expected_active);
+        let trained = if status == "ACTIVE" {
+            count(
+                json!({ "districtCodes": [district], "status": ["ACTIVE"], "trainedSince": trained_since.to_string() }),
+            )
+            .await
+        } else {
+            Some(0)
+        };
+        assert_eq!(group["trained"]["value"].as_i64(), trained, "{district} {status}");
+        let reported = cases
+            .iter()
+            .filter(|c| {
+                c.reporting_volunteer_id
+                    .and_then(|id| volunteers.iter().find(|v| v.id == id))
+                    .is_some_and(|v| v.kelurahan_code.starts_with(district) && v.status.as_str() == status)
+            })
+            .count() as i64;
+        assert_eq!(group["casesReported"]["value"].as_i64(), Some(reported), "{district} {status}");
+    }
+
+    let response = db
+        .run_with(
+            exact(),
+            "{ volunteerCoverage { kelurahan { code } activeVolunteers { value } openCases { value } } }",
+            Value::Null,
+        )
+        .await;
+    assert!(response.get("errors").is_none(), "{response:#}");
+    let rows = response["data"]["volunteerCoverage"].as_array().expect("rows").clone();
+    assert_eq!(rows.len(), 52);
+    for row in &rows {
+        let code = row["kelurahan"]["code"].as_str().expect("code");
+        assert_eq!(
+            row["activeVolunteers"]["value"].as_i64(),
+            count(json!({ "kelurahanCodes": [code], "status": ["ACTIVE"] })).await
+        );
+        let open = db
+            .data(
+                "query($c: String!) { cases(filter: {kelurahanCodes: [$c], status: [NEW, ASSESSMENT, IN_SERVICE, REFERRED, REOPENED]}) { totalCount } }",
+                json!({ "c": code }),
+            )
+            .await;
+        assert_eq!(row["openCases"]["value"], open["cases"]["totalCount"], "{code}");
+    }
+    // With suppression on, a kelurahan without an active PSM still shows a true zero.
+    let response = db.run("{ volunteerCoverage { activeVolunteers { value suppressed } } }", Value::Null).await;
+    let zeros = response["data"]["volunteerCoverage"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|row| row["activeVolunteers"] == json!({ "value": 0, "suppressed": false }))
+        .count();
+    assert!(zeros > 0, "the demo data leaves some kelurahan without an active volunteer");
+});

@@ -22,11 +22,14 @@ use crate::graphql::types::programme::Programme;
 use crate::graphql::types::referral::ReferralFilter;
 use crate::graphql::types::region::Region;
 use crate::graphql::types::stats::{
-    CaseDimension, CaseStats, CaseStatsGroup, CaseStatsKey, ReferralDimension, ReferralStats, ReferralStatsGroup,
-    ReferralStatsKey, StatsPeriod,
+    CaseDimension, CaseStats, CaseStatsGroup, CaseStatsKey, Cell, KelurahanCoverage, ReferralDimension, ReferralStats,
+    ReferralStatsGroup, ReferralStatsKey, StatsPeriod, TenureBand, VolunteerDimension, VolunteerStats,
+    VolunteerStatsGroup, VolunteerStatsKey,
 };
 use crate::graphql::types::volunteer::Volunteer;
+use crate::graphql::types::volunteer::VolunteerFilter;
 use crate::graphql::types::{config, db};
+use crate::service::suppression::{Equation, suppress};
 
 #[derive(Default)]
 pub struct StatsQuery;
@@ -106,6 +109,100 @@ impl StatsQuery {
             total: referral_group(total, ReferralStatsKey::default()),
             groups: shaped,
         })
+    }
+
+    /// Volunteer counts (on record, active, recently trained, cases reported) for the volunteers matching
+    /// `filter`, grouped by up to two dimensions in one SQL statement, with small counts suppressed as in
+    /// `caseStats`.
+    async fn volunteer_stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which volunteers to count; the same filter as `volunteers`.")] filter: Option<
+            VolunteerFilter,
+        >,
+        #[graphql(desc = "Up to two dimensions to group by.", default)] group_by: Vec<VolunteerDimension>,
+        #[graphql(
+            desc = "An active volunteer counts as trained after a training within this many months.",
+            default = 24
+        )]
+        trained_within_months: u32,
+    ) -> async_graphql::Result<VolunteerStats> {
+        let settings = settings(ctx)?;
+        let today = crate::graphql::types::city_today(ctx)?;
+        let trained_since = today
+            .checked_sub_months(chrono::Months::new(trained_within_months))
+            .ok_or_else(|| AppError::bad_input("trainedWithinMonths", "too many months"))?;
+        let condition = filter.unwrap_or_default().condition()?;
+        let fact = VolunteerFact { today, trained_since };
+        let published = aggregate::run(db(ctx)?, &fact, &group_by, None, condition, &settings).await?;
+        let Published { total, groups } = published;
+        let keys = try_join_all(groups.iter().map(|group| volunteer_key(ctx, &group_by, group))).await?;
+        let shaped = groups.into_iter().zip(keys).map(|(group, key)| volunteer_group(group, key)).collect();
+        Ok(VolunteerStats {
+            minimum_cell_size: settings.minimum_cell_size as i32,
+            as_of: Utc::now(),
+            total: volunteer_group(total, VolunteerStatsKey::default()),
+            groups: shaped,
+        })
+    }
+
+    /// Every kelurahan with its active PSM volunteers and its open cases, in code order, in one SQL
+    /// statement: the kelurahan showing a true 0 active volunteers are those no active PSM covers. Small
+    /// counts are suppressed as in `caseStats`, each column against its city-wide total.
+    async fn volunteer_coverage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<KelurahanCoverage>> {
+        let settings = settings(ctx)?;
+        let db = db(ctx)?;
+        let statement = Query::select()
+            .column(region::Column::Code)
+            .expr_as(
+                Expr::cust(
+                    "(SELECT COUNT(*) FROM \"volunteers\" WHERE \"volunteers\".\"kelurahan_code\" = \"regions\".\"code\" \
+                     AND \"volunteers\".\"status\" = 'ACTIVE')",
+                ),
+                "active",
+            )
+            .expr_as(
+                Expr::cust(
+                    "(SELECT COUNT(*) FROM \"cases\" WHERE \"cases\".\"kelurahan_code\" = \"regions\".\"code\" \
+                     AND \"cases\".\"status\" <> 'CLOSED')",
+                ),
+                "open",
+            )
+            .from(region::Entity)
+            .and_where(Expr::col(region::Column::Level).eq("SUBDISTRICT"))
+            .order_by(region::Column::Code, Order::Asc)
+            .take();
+        let rows = sea_orm::ConnectionTrait::query_all(db, &statement).await.map_err(AppError::from)?;
+        let mut codes = Vec::with_capacity(rows.len());
+        let mut counts: Vec<u64> = Vec::with_capacity(rows.len() * 2 + 2);
+        for row in rows {
+            codes.push(row.try_get::<String>("", "code").map_err(AppError::from)?);
+            for column in ["active", "open"] {
+                counts.push(std::cmp::max(row.try_get::<i64>("", column).map_err(AppError::from)?, 0) as u64);
+            }
+        }
+        // Each column adds up to a city-wide total that other requests publish.
+        let mut equations = Vec::new();
+        for column in 0..2 {
+            let parts: Vec<usize> = (0..codes.len()).map(|i| i * 2 + column).collect();
+            counts.push(parts.iter().map(|&i| counts[i]).sum());
+            equations.push(Equation { whole: counts.len() - 1, parts });
+        }
+        let hidden = suppress(&counts, &equations, settings.minimum_cell_size);
+        let regions = try_join_all(codes.iter().map(|code| region(ctx, code.clone()))).await?;
+        let mut coverage = Vec::with_capacity(codes.len());
+        for (i, kelurahan) in regions.into_iter().enumerate() {
+            let kelurahan = kelurahan.ok_or_else(|| AppError::Internal("a kelurahan vanished".into()))?;
+            let (active, open) = (i * 2, i * 2 + 1);
+            coverage.push(KelurahanCoverage {
+                kelurahan,
+                active_volunteers: Cell::new(counts[active], hidden[active]),
+                open_cases: Cell::new(counts[open], hidden[open]),
+                open_cases_per_active_volunteer: (!hidden[active] && !hidden[open] && counts[active] > 0)
+                    .then(|| counts[open] as f64 / counts[active] as f64),
+            });
+        }
+        Ok(coverage)
     }
 }
 
@@ -442,6 +539,136 @@ async fn referral_key(
             ReferralDimension::District => key.district = region(ctx, value.clone()).await?,
             ReferralDimension::Kelurahan => key.kelurahan = region(ctx, value.clone()).await?,
             _ => key.period = Some(value),
+        }
+    }
+    Ok(key)
+}
+
+/// Volunteers.
+struct VolunteerFact {
+    today: chrono::NaiveDate,
+    trained_since: chrono::NaiveDate,
+}
+
+/// The lower bounds of the tenure bands, in years, with their labels, longest first.
+const TENURE_BANDS: [(u32, &str); 5] = [
+    (30, "AT_LEAST_30_YEARS"),
+    (20, "FROM_20_TO_29_YEARS"),
+    (10, "FROM_10_TO_19_YEARS"),
+    (5, "FROM_5_TO_9_YEARS"),
+    (0, "UNDER_5_YEARS"),
+];
+
+impl Fact for VolunteerFact {
+    type Dimension = VolunteerDimension;
+
+    fn source(&self, select: &mut SelectStatement) {
+        select.from(volunteer::Entity);
+    }
+
+    fn time_column(&self) -> &'static str {
+        "\"volunteers\".\"created_at\""
+    }
+
+    fn bucket(&self, _: VolunteerDimension) -> Option<Bucket> {
+        None
+    }
+
+    fn dimension(&self, dimension: VolunteerDimension, _: DatabaseBackend) -> Expr {
+        match dimension {
+            VolunteerDimension::District => Expr::cust("substr(\"volunteers\".\"kelurahan_code\", 1, 8)"),
+            VolunteerDimension::Kelurahan => Expr::col((volunteer::Entity, volunteer::Column::KelurahanCode)),
+            VolunteerDimension::Status => Expr::col((volunteer::Entity, volunteer::Column::Status)),
+            VolunteerDimension::Gender => Expr::col((volunteer::Entity, volunteer::Column::Gender)),
+            VolunteerDimension::TenureBand => {
+                // Served since on or before the day `years` ago: at least `years` of service. The dates
+                // are computed here, so the SQL is the same on both databases.
+                let mut sql = String::from("CASE");
+                for (years, label) in TENURE_BANDS {
+                    let since = self.today.checked_sub_months(chrono::Months::new(years * 12)).unwrap_or(self.today);
+                    sql.push_str(&format!(" WHEN \"volunteers\".\"served_since\" <= '{since}' THEN '{label}'"));
+                }
+                sql.push_str(" END");
+                Expr::cust(sql)
+            }
+        }
+    }
+
+    fn additive(&self, _: VolunteerDimension) -> bool {
+        true
+    }
+
+    fn join(&self, _: &[VolunteerDimension], _: &mut SelectStatement) {}
+
+    fn counts(&self) -> Vec<(&'static str, Expr)> {
+        let active = "\"volunteers\".\"status\" = 'ACTIVE'";
+        let trained = format!(
+            "{active} AND EXISTS (SELECT 1 FROM \"training_attendances\" AS \"t\" \
+             WHERE \"t\".\"volunteer_id\" = \"volunteers\".\"id\" AND \"t\".\"attended_on\" >= '{}')",
+            self.trained_since
+        );
+        vec![
+            ("n", Expr::cust("COUNT(*)")),
+            ("active", count_where(active)),
+            ("trained", count_where(&trained)),
+            (
+                "cases_reported",
+                // PostgreSQL sums bigints into a numeric: cast back.
+                Expr::cust(
+                    "CAST(SUM((SELECT COUNT(*) FROM \"cases\" WHERE \"cases\".\"reporting_volunteer_id\" = \"volunteers\".\"id\")) AS BIGINT)",
+                ),
+            ),
+        ]
+    }
+
+    fn relations(&self) -> Vec<(usize, Vec<usize>)> {
+        Vec::new()
+    }
+
+    fn durations(&self, _: DatabaseBackend) -> Vec<(&'static str, Expr, usize)> {
+        Vec::new()
+    }
+}
+
+fn volunteer_group(group: PublishedGroup, key: VolunteerStatsKey) -> VolunteerStatsGroup {
+    VolunteerStatsGroup {
+        key,
+        volunteers: group.cells[0],
+        active: group.cells[1],
+        trained: group.cells[2],
+        cases_reported: group.cells[3],
+        share_trained: group.rate(&[2], &[1]),
+        cases_per_volunteer: group.rate(&[3], &[0]),
+    }
+}
+
+async fn volunteer_key(
+    ctx: &Context<'_>,
+    dimensions: &[VolunteerDimension],
+    group: &PublishedGroup,
+) -> AppResult<VolunteerStatsKey> {
+    use entity::enums as db;
+    let mut key = VolunteerStatsKey::default();
+    for (dimension, value) in dimensions.iter().zip([&group.key.0, &group.key.1]) {
+        let Some(value) = value.clone() else { continue };
+        let unknown = || AppError::Internal(format!("unexpected {dimension:?} value {value}"));
+        match dimension {
+            VolunteerDimension::District => key.district = region(ctx, value.clone()).await?,
+            VolunteerDimension::Kelurahan => key.kelurahan = region(ctx, value.clone()).await?,
+            VolunteerDimension::Status => {
+                key.status = Some(db::VolunteerStatus::parse(&value).ok_or_else(unknown)?.into())
+            }
+            VolunteerDimension::Gender => key.gender = Some(db::Sex::parse(&value).ok_or_else(unknown)?.into()),
+            VolunteerDimension::TenureBand => {
+                key.tenure_band = Some(match value.as_str() {
+                    "AT_LEAST_30_YEARS" => TenureBand::AtLeast30Years,
+                    "FROM_20_TO_29_YEARS" => TenureBand::From20To29Years,
+                    "FROM_10_TO_19_YEARS" => TenureBand::From10To19Years,
+                    "FROM_5_TO_9_YEARS" => TenureBand::From5To9Years,
+                    "UNDER_5_YEARS" => TenureBand::Under5Years,
+                    _ => return Err(unknown()),
+                })
+            }
         }
     }
     Ok(key)

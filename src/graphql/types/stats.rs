@@ -3,7 +3,9 @@
 use async_graphql::{Enum, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::graphql::types::enums::{CaseSource, CaseStatus, PpksCategory, ReferralReason, ReferralStatus, Urgency};
+use crate::graphql::types::enums::{
+    CaseSource, CaseStatus, PpksCategory, ReferralReason, ReferralStatus, Sex, Urgency, VolunteerStatus,
+};
 use crate::graphql::types::organisation::Organisation;
 use crate::graphql::types::programme::Programme;
 use crate::graphql::types::region::Region;
@@ -218,4 +220,94 @@ pub struct ReferralStats {
     pub total: ReferralStatsGroup,
     /// One entry per group, ordered by the grouping values; time buckets in order, none missing.
     pub groups: Vec<ReferralStatsGroup>,
+}
+
+/// A dimension volunteers can be grouped by.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VolunteerDimension {
+    /// The kecamatan of the kelurahan the volunteer covers.
+    District,
+    /// The kelurahan the volunteer covers.
+    Kelurahan,
+    /// Whether the volunteer serves now.
+    Status,
+    /// Years served, in bands, as of today in Banjarmasin.
+    TenureBand,
+    /// Gender.
+    Gender,
+}
+
+/// Years of service, in bands.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TenureBand {
+    /// Less than 5 years.
+    Under5Years,
+    /// 5 to 9 years.
+    From5To9Years,
+    /// 10 to 19 years.
+    From10To19Years,
+    /// 20 to 29 years.
+    From20To29Years,
+    /// 30 years or more.
+    AtLeast30Years,
+}
+
+/// The values of the grouping dimensions of one volunteer group; fields not grouped by are null.
+#[derive(SimpleObject, Clone, Default)]
+pub struct VolunteerStatsKey {
+    /// The kecamatan, when grouped by DISTRICT.
+    pub district: Option<Region>,
+    /// The kelurahan, when grouped by KELURAHAN.
+    pub kelurahan: Option<Region>,
+    /// The status, when grouped by STATUS.
+    pub status: Option<VolunteerStatus>,
+    /// The tenure band, when grouped by TENURE_BAND.
+    pub tenure_band: Option<TenureBand>,
+    /// The gender, when grouped by GENDER.
+    pub gender: Option<Sex>,
+}
+
+/// Volunteer counts for one group (or for all volunteers matching the filter).
+#[derive(SimpleObject, Clone)]
+pub struct VolunteerStatsGroup {
+    /// Which group this is.
+    pub key: VolunteerStatsKey,
+    /// Volunteers on record, whatever their status.
+    pub volunteers: Cell,
+    /// Volunteers serving now (status ACTIVE).
+    pub active: Cell,
+    /// Active volunteers who attended a training (Bimtek) within the last `trainedWithinMonths` months.
+    pub trained: Cell,
+    /// Cases the group's volunteers reported, ever.
+    pub cases_reported: Cell,
+    /// `trained / active`; null when either is suppressed or no one is active.
+    pub share_trained: Option<f64>,
+    /// `casesReported / volunteers`; null when either is suppressed or the group is empty.
+    pub cases_per_volunteer: Option<f64>,
+}
+
+/// Volunteer counts grouped by up to two dimensions, with small cells suppressed.
+#[derive(SimpleObject, Clone)]
+pub struct VolunteerStats {
+    /// k: counts from 1 to k-1 are suppressed.
+    pub minimum_cell_size: i32,
+    /// The instant the figures describe (the moment the request ran).
+    pub as_of: DateTime<Utc>,
+    /// All volunteers matching the filter.
+    pub total: VolunteerStatsGroup,
+    /// One entry per group, ordered by the grouping values.
+    pub groups: Vec<VolunteerStatsGroup>,
+}
+
+/// PSM coverage of one kelurahan: who serves it, and how much open work is there.
+#[derive(SimpleObject, Clone)]
+pub struct KelurahanCoverage {
+    /// The kelurahan.
+    pub kelurahan: Region,
+    /// Active volunteers covering it. A true 0 marks a kelurahan without an active PSM.
+    pub active_volunteers: Cell,
+    /// Cases in it that are not closed.
+    pub open_cases: Cell,
+    /// `openCases / activeVolunteers`; null when either is suppressed or no volunteer is active.
+    pub open_cases_per_active_volunteer: Option<f64>,
 }
