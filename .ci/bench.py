@@ -47,6 +47,11 @@ QUERIES = [
                groups { key { kelurahan { code } category } count { value suppressed } } } }""",
     ),
     (
+        "volunteer coverage by kelurahan",
+        """{ volunteerCoverage { kelurahan { code } activeVolunteers { value suppressed } openCases { value suppressed }
+               openCasesPerActiveVolunteer } }""",
+    ),
+    (
         "closure time by category (median, p90)",
         """{ caseStats(groupBy: [CATEGORY]) {
                groups { key { category } closed { value } medianDaysToClose p90DaysToClose } } }""",
@@ -91,7 +96,8 @@ def captured_statement(log, offset):
         handle.seek(offset)
         lines = handle.read().splitlines()
     for i, line in enumerate(lines):
-        match = re.search(r"duration: [\d.]+ ms\s+execute [^:]+: (SELECT 1 AS \"is_total\".*)$", line)
+        # The statistics statement is the first the request runs; key lookups follow it.
+        match = re.search(r"duration: [\d.]+ ms\s+execute [^:]+: (SELECT .*)$", line)
         if match:
             parameters = []
             if i + 1 < len(lines) and "DETAIL:  parameters:" in lines[i + 1]:

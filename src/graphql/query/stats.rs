@@ -152,27 +152,26 @@ impl StatsQuery {
     async fn volunteer_coverage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<KelurahanCoverage>> {
         let settings = settings(ctx)?;
         let db = db(ctx)?;
-        let statement = Query::select()
-            .column(region::Column::Code)
-            .expr_as(
-                Expr::cust(
-                    "(SELECT COUNT(*) FROM \"volunteers\" WHERE \"volunteers\".\"kelurahan_code\" = \"regions\".\"code\" \
-                     AND \"volunteers\".\"status\" = 'ACTIVE')",
-                ),
-                "active",
-            )
-            .expr_as(
-                Expr::cust(
-                    "(SELECT COUNT(*) FROM \"cases\" WHERE \"cases\".\"kelurahan_code\" = \"regions\".\"code\" \
-                     AND \"cases\".\"status\" <> 'CLOSED')",
-                ),
-                "open",
-            )
-            .from(region::Entity)
-            .and_where(Expr::col(region::Column::Level).eq("SUBDISTRICT"))
-            .order_by(region::Column::Code, Order::Asc)
-            .take();
-        let rows = sea_orm::ConnectionTrait::query_all(db, &statement).await.map_err(AppError::from)?;
+        // Each count is grouped once over its table (open cases through the status index), then joined to
+        // the 52 kelurahan, so that kelurahan without volunteers or open cases appear with 0.
+        let open: Vec<String> = entity::enums::CaseStatus::ALL
+            .iter()
+            .filter(|status| **status != entity::enums::CaseStatus::Closed)
+            .map(|status| format!("'{}'", status.as_str()))
+            .collect();
+        let sql = format!(
+            "SELECT \"r\".\"code\" AS \"code\", COALESCE(\"v\".\"n\", 0) AS \"active\", COALESCE(\"c\".\"n\", 0) AS \"open\" \
+             FROM \"regions\" AS \"r\" \
+             LEFT JOIN (SELECT \"kelurahan_code\", COUNT(*) AS \"n\" FROM \"volunteers\" WHERE \"status\" = 'ACTIVE' \
+                        GROUP BY \"kelurahan_code\") AS \"v\" ON \"v\".\"kelurahan_code\" = \"r\".\"code\" \
+             LEFT JOIN (SELECT \"kelurahan_code\", COUNT(*) AS \"n\" FROM \"cases\" \
+                        WHERE \"status\" IN ({}) \
+                        GROUP BY \"kelurahan_code\") AS \"c\" ON \"c\".\"kelurahan_code\" = \"r\".\"code\" \
+             WHERE \"r\".\"level\" = 'SUBDISTRICT' ORDER BY \"r\".\"code\"",
+            open.join(", ")
+        );
+        let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
+        let rows = sea_orm::ConnectionTrait::query_all_raw(db, statement).await.map_err(AppError::from)?;
         let mut codes = Vec::with_capacity(rows.len());
         let mut counts: Vec<u64> = Vec::with_capacity(rows.len() * 2 + 2);
         for row in rows {
