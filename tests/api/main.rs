@@ -6,6 +6,7 @@
 
 mod support;
 
+mod derived;
 mod errors;
 mod filters;
 mod http;
