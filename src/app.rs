@@ -4,17 +4,22 @@
 //! `GET /graphiql` (the GraphiQL explorer), `GET /schema.graphql` (the SDL), `GET /healthz`.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use entity::enums::Role;
 use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+use serde_json::json;
 use tokio::net::TcpListener;
 
+use crate::auth::{self, AuthFailure};
 use crate::config::ApiConfig;
 use crate::graphql::{self, PsmSchema};
 
@@ -24,11 +29,19 @@ use crate::graphql::{self, PsmSchema};
 pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: PsmSchema,
+    /// The public demo keys of the embedded demo database, offered by the GraphiQL page; empty elsewhere.
+    pub demo_keys: Arc<Vec<(Role, String)>>,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: ApiConfig) -> Self {
-        AppState { db, schema: graphql::schema(config) }
+        AppState { db, schema: graphql::schema(config), demo_keys: Arc::default() }
+    }
+
+    /// Lets the GraphiQL page open with these keys (the embedded demo database only).
+    pub fn with_demo_keys(mut self, keys: Vec<(Role, String)>) -> Self {
+        self.demo_keys = Arc::new(keys);
+        self
     }
 }
 
@@ -42,12 +55,50 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn graphql_handler(State(state): State<AppState>, request: GraphQLRequest) -> GraphQLResponse {
-    graphql::execute(&state.schema, request.into_inner(), &state.db).await.into()
+/// Runs a GraphQL request as the caller its `Authorization: Bearer <key>` header names. Without a valid
+/// key the answer is HTTP 401 with one `UNAUTHENTICATED` error and nothing is executed.
+async fn graphql_handler(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+    // A header that is not valid text is present but unusable: invalid, not missing.
+    let authorization = headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
+    match auth::authenticate(&state.db, authorization).await {
+        Ok(viewer) => GraphQLResponse::from(graphql::execute(&state.schema, request.into_inner(), &state.db, &viewer).await)
+            .into_response(),
+        Err(AuthFailure::Denied(reason)) => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({ "errors": [{ "message": reason.message(), "extensions": { "code": "UNAUTHENTICATED" } }] })),
+        )
+            .into_response(),
+        Err(AuthFailure::Error(error)) => {
+            let error = async_graphql::Error::from(error);
+            let body = json!({ "errors": [{ "message": error.message, "extensions": { "code": "INTERNAL" } }] });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
 }
 
-async fn graphiql() -> impl IntoResponse {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("psm-api GraphiQL").finish())
+/// Which demo key the GraphiQL page opens with.
+#[derive(Deserialize)]
+struct GraphiqlParams {
+    /// A role name, any case (`?role=partner`); STAFF when absent.
+    role: Option<String>,
+}
+
+/// The GraphiQL page. On the embedded demo database it sends one of the demo keys (STAFF unless
+/// `?role=` names another), so a new user can explore at once and switch roles by changing the address.
+async fn graphiql(State(state): State<AppState>, Query(params): Query<GraphiqlParams>) -> impl IntoResponse {
+    let wanted = params.role.as_deref().and_then(|role| Role::parse(&role.to_uppercase())).unwrap_or(Role::Staff);
+    let bearer = state.demo_keys.iter().find(|(role, _)| *role == wanted).map(|(_, key)| format!("Bearer {key}"));
+    let title = match &bearer {
+        Some(_) => format!("psm-api GraphiQL (demo {} key)", wanted.as_str()),
+        None => "psm-api GraphiQL".to_owned(),
+    };
+    let page = GraphiQLSource::build().endpoint("/graphql").title(&title);
+    let page = match &bearer {
+        Some(bearer) => page.header("Authorization", bearer),
+        None => page,
+    };
+    Html(page.finish())
 }
 
 async fn schema_sdl(State(state): State<AppState>) -> impl IntoResponse {

@@ -45,6 +45,43 @@ pub enum Command {
     Seed(SeedArgs),
     /// Print the GraphQL schema (SDL), as committed in `schema.graphql`.
     Schema,
+    /// Create, list and revoke API keys.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
+
+/// API key actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeyAction {
+    /// Create a key and print it. It is shown only this once: only its hash is stored.
+    Create {
+        /// ADMIN, STAFF, VOLUNTEER, PARTNER or DASHBOARD.
+        #[arg(long, value_parser = parse_role)]
+        role: entity::enums::Role,
+        /// The organisation code a PARTNER key speaks for, e.g. `LKS-ANNISA`.
+        #[arg(long)]
+        organisation: Option<String>,
+        /// The volunteer id (UUID) a VOLUNTEER key belongs to.
+        #[arg(long)]
+        volunteer: Option<uuid::Uuid>,
+        /// What the key is for, shown in lists and in the audit trail.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List every key (prefix, role, owner, name, created, last used, revoked).
+    List,
+    /// Revoke the key with this prefix (the first 12 characters, `psm_` included); it stops working at once.
+    Revoke {
+        /// The key's prefix, as `key list` shows it.
+        prefix: String,
+    },
+}
+
+fn parse_role(value: &str) -> Result<entity::enums::Role, String> {
+    entity::enums::Role::parse(&value.to_uppercase())
+        .ok_or_else(|| format!("`{value}` is not a role: use ADMIN, STAFF, VOLUNTEER, PARTNER or DASHBOARD"))
 }
 
 /// Migration actions.

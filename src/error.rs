@@ -18,6 +18,10 @@ pub enum AppError {
     NotFound(String),
     /// The request conflicts with the current state (stale version, illegal transition, duplicate).
     Conflict(String),
+    /// The caller is known but may not do or read this.
+    Forbidden(String),
+    /// The caller is not known (no key, or a key that is not valid).
+    Unauthenticated(String),
     /// A database error; its details are logged, never shown.
     Database(sea_orm::DbErr),
     /// Any other internal failure; its details are logged, never shown.
@@ -36,6 +40,8 @@ impl AppError {
             AppError::BadInput { .. } => "BAD_USER_INPUT",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Conflict(_) => "CONFLICT",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
             AppError::Database(_) | AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -43,9 +49,11 @@ impl AppError {
     /// The full message, internal details included: for logs, never for clients.
     pub fn detail(&self) -> String {
         match self {
-            AppError::BadInput { message, .. } | AppError::NotFound(message) | AppError::Conflict(message) => {
-                message.clone()
-            }
+            AppError::BadInput { message, .. }
+            | AppError::NotFound(message)
+            | AppError::Conflict(message)
+            | AppError::Forbidden(message)
+            | AppError::Unauthenticated(message) => message.clone(),
             AppError::Database(error) => format!("database error: {error}"),
             AppError::Internal(message) => format!("internal error: {message}"),
         }

@@ -9,16 +9,22 @@
 //! - [`db`]: connecting (creating the embedded SQLite file) and migrating.
 //! - [`error`]: the one error type and its GraphQL `extensions.code`.
 //! - [`graphql`]: the schema: types, root fields, loaders, keyset pagination.
-//! - [`app`]: state, router, serving.
+//! - [`app`]: state, router, serving, and authenticating each request.
+//! - [`auth`]: API keys and the viewer a request runs as.
+//! - [`policy`]: who may see which rows and which personal data (the one place these rules live).
+//! - [`audit`]: the append-only trail of writes and of personal-data reads.
 //! - [`seed`]: the deterministic Banjarmasin demo data set.
 //! - [`service`]: business rules without GraphQL or HTTP types (small-cell suppression).
 //!
 //! The data model itself lives in the `entity` crate, the schema migrations in `migration`.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod policy;
 pub mod seed;
 pub mod service;

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use migration::{Migrator, MigratorTrait};
 use psm_api::app::{self, AppState};
-use psm_api::config::{Cli, Command, MigrateAction};
-use psm_api::{db, graphql, seed};
+use psm_api::config::{Cli, Command, KeyAction, MigrateAction};
+use psm_api::{auth, db, graphql, seed};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -52,6 +52,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let report = seed::seed_demo(&connection, &options).await?;
             tracing::info!(?report, seconds = started.elapsed().as_secs_f64(), "demo data loaded");
         }
+        Command::Key { action } => {
+            db::migrate(&connection).await?;
+            key_command(&connection, action).await?;
+        }
         Command::Serve => {
             db::migrate(&connection).await?;
             // An empty embedded (SQLite) database gets the demo data by itself; PostgreSQL only by `seed --demo`.
@@ -59,13 +63,61 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 tracing::info!("empty embedded database: loading the Banjarmasin demo data (10,000 cases)");
                 let options = seed::SeedOptions { cases: 10_000, progress: true, now: chrono::Utc::now(), seed: 6371 };
                 seed::seed_demo(&connection, &options).await?;
+                auth::create_demo_keys(&connection).await.map_err(|e| e.detail())?;
             }
+            let demo_keys =
+                if url.starts_with("sqlite:") { auth::demo_keys(&connection).await.map_err(|e| e.detail())? } else { vec![] };
             let listener = tokio::net::TcpListener::bind(cli.serve.listen).await?;
             let address = listener.local_addr()?;
             tracing::info!("psm-api serving GraphQL at http://{address}/graphql");
             tracing::info!("GraphiQL: open http://{address}/graphiql in a browser");
-            let state = AppState::new(connection, cli.serve.api);
+            if !demo_keys.is_empty() {
+                println!("Demo keys of the embedded demo database (public: never use this database for real data):");
+                for (role, key) in &demo_keys {
+                    let page = role.as_str().to_lowercase();
+                    println!("  {:<10} {key}   GraphiQL as this role: http://{address}/graphiql?role={page}", role.as_str());
+                }
+            }
+            let state = AppState::new(connection, cli.serve.api).with_demo_keys(demo_keys);
             app::serve(listener, state, shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn key_command(
+    connection: &sea_orm::DatabaseConnection,
+    action: KeyAction,
+) -> Result<(), Box<dyn std::error::Error>> {
+    match action {
+        KeyAction::Create { role, organisation, volunteer, name } => {
+            let new = auth::NewKey { role, organisation, volunteer, name };
+            let (key, stored) = auth::create_key(connection, &new).await.map_err(|e| e.detail())?;
+            println!("{key}");
+            eprintln!("{} key {} created; it is shown only this once.", stored.role.as_str(), stored.prefix);
+        }
+        KeyAction::List => {
+            println!("{:<13} {:<10} {:<37} {:<25} {:<21} {:<21} revoked", "prefix", "role", "owner", "name", "created", "last used");
+            let instant = |at: Option<chrono::DateTime<chrono::Utc>>| {
+                at.map(|at| at.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "-".into())
+            };
+            for key in auth::list_keys(connection).await.map_err(|e| e.detail())? {
+                let owner = key.organisation_id.or(key.volunteer_id).map(|id| id.to_string()).unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<13} {:<10} {:<37} {:<25} {:<21} {:<21} {}",
+                    key.prefix,
+                    key.role.as_str(),
+                    owner,
+                    key.name,
+                    instant(Some(key.created_at)),
+                    instant(key.last_used_at),
+                    instant(key.revoked_at)
+                );
+            }
+        }
+        KeyAction::Revoke { prefix } => {
+            let key = auth::revoke_key(connection, &prefix).await.map_err(|e| e.detail())?;
+            println!("revoked {} ({} key, {})", key.prefix, key.role.as_str(), key.name);
         }
     }
     Ok(())

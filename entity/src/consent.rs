@@ -19,6 +19,8 @@ pub struct Model {
     pub given_at: DateTimeUtc,
     pub expires_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// When the server turned this consent's expiry into feed tombstones.
+    pub lapse_recorded_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

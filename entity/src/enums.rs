@@ -286,3 +286,35 @@ string_enum! {
         Subdistrict = "SUBDISTRICT",
     }
 }
+
+string_enum! {
+    /// What an API key may do. ADMIN manages keys and reads the audit trail; STAFF (Dinsos caseworkers)
+    /// read and write everything; VOLUNTEER (a PSM) reports cases and follows the ones they reported;
+    /// PARTNER (an organisation) sees and answers the referrals addressed to it; DASHBOARD reads
+    /// aggregates and lists without personal data.
+    Role {
+        Admin = "ADMIN",
+        Staff = "STAFF",
+        Volunteer = "VOLUNTEER",
+        Partner = "PARTNER",
+        Dashboard = "DASHBOARD",
+    }
+}
+
+string_enum! {
+    /// What an audit event records.
+    AuditAction {
+        Read = "READ",
+        Create = "CREATE",
+        Update = "UPDATE",
+        Export = "EXPORT",
+    }
+}
+
+string_enum! {
+    /// What a partner's feed entry tells it to do with a referral.
+    ChangeKind {
+        Upsert = "UPSERT",
+        Tombstone = "TOMBSTONE",
+    }
+}

@@ -17,6 +17,7 @@ mod m20261128_000003_create_persons_and_consents;
 mod m20261128_000004_create_cases;
 mod m20261128_000005_create_programmes;
 mod m20261128_000006_create_referrals_and_outcomes;
+mod m20261128_000010_create_access_and_audit;
 
 /// Runs psm-api's migrations in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_create_cases::Migration),
             Box::new(m20261128_000005_create_programmes::Migration),
             Box::new(m20261128_000006_create_referrals_and_outcomes::Migration),
+            Box::new(m20261128_000010_create_access_and_audit::Migration),
         ]
     }
 }

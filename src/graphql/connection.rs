@@ -63,7 +63,9 @@ impl From<Uuid> for KeyValue {
 }
 
 /// An entity whose rows have a unique key (their id, or a region's code).
-pub trait Keyed: EntityTrait<Model: FromQueryResult + Clone + Send + Sync> + Default + Send + Sync + 'static {
+pub trait Keyed:
+    crate::policy::Guarded<Model: FromQueryResult + Clone + Send + Sync> + Default + Send + Sync + 'static
+{
     /// The unique key, which also breaks ties between equal sort values.
     type Key: Clone + Eq + Hash + Send + Sync + Into<KeyValue> + Into<Value> + 'static;
 

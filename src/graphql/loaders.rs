@@ -13,23 +13,26 @@ use std::sync::Arc;
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, Loader};
 use futures_util::future::BoxFuture;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
+use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
+use crate::policy::{self, Guarded};
 use crate::graphql::connection::{
     ChildOf, Connection, CountSource, Keyed, Listed, NestedArgs, count_children, fetch_nested_pages, nested_connection,
 };
 
-/// Loads rows of `E` by key.
+/// Loads rows of `E` by key, among the rows the request's viewer may see.
 pub struct RowLoader<E> {
     db: DatabaseConnection,
+    scope: Condition,
     entity: PhantomData<fn() -> E>,
 }
 
-impl<E> RowLoader<E> {
-    pub fn new(db: DatabaseConnection) -> Self {
-        RowLoader { db, entity: PhantomData }
+impl<E: Guarded> RowLoader<E> {
+    pub fn new(db: DatabaseConnection, viewer: &Viewer) -> Self {
+        RowLoader { db, scope: policy::scope::<E>(viewer), entity: PhantomData }
     }
 }
 
@@ -40,6 +43,7 @@ impl<E: Keyed> Loader<E::Key> for RowLoader<E> {
     async fn load(&self, keys: &[E::Key]) -> Result<HashMap<E::Key, E::Model>, Self::Error> {
         let rows = E::find()
             .filter(E::key_column().is_in(keys.iter().cloned()))
+            .filter(self.scope.clone())
             .all(&self.db)
             .await
             .map_err(|e| Arc::new(AppError::from(e)))?;
@@ -49,7 +53,7 @@ impl<E: Keyed> Loader<E::Key> for RowLoader<E> {
 
 /// A one-to-many relation whose children are few enough to list whole (a case's categories).
 pub trait Children: Send + Sync + 'static {
-    type Entity: EntityTrait<Model: Clone + Send + Sync>;
+    type Entity: Guarded<Model: Clone + Send + Sync>;
     type ParentKey: Clone + Eq + Hash + Send + Sync + Into<sea_orm::Value> + 'static;
     fn parent_column() -> <Self::Entity as EntityTrait>::Column;
     fn parent_of(model: &<Self::Entity as EntityTrait>::Model) -> Self::ParentKey;
@@ -57,15 +61,16 @@ pub trait Children: Send + Sync + 'static {
     fn order_column() -> <Self::Entity as EntityTrait>::Column;
 }
 
-/// Loads every child of each parent.
+/// Loads every child of each parent that the request's viewer may see.
 pub struct ChildrenLoader<R> {
     db: DatabaseConnection,
+    scope: Condition,
     relation: PhantomData<fn() -> R>,
 }
 
-impl<R> ChildrenLoader<R> {
-    pub fn new(db: DatabaseConnection) -> Self {
-        ChildrenLoader { db, relation: PhantomData }
+impl<R: Children> ChildrenLoader<R> {
+    pub fn new(db: DatabaseConnection, viewer: &Viewer) -> Self {
+        ChildrenLoader { db, scope: policy::scope::<R::Entity>(viewer), relation: PhantomData }
     }
 }
 
@@ -76,6 +81,7 @@ impl<R: Children> Loader<R::ParentKey> for ChildrenLoader<R> {
     async fn load(&self, keys: &[R::ParentKey]) -> Result<HashMap<R::ParentKey, Self::Value>, Self::Error> {
         let rows = R::Entity::find()
             .filter(R::parent_column().is_in(keys.iter().cloned()))
+            .filter(self.scope.clone())
             .order_by_asc(R::order_column())
             .all(&self.db)
             .await
@@ -221,11 +227,10 @@ pub async fn row<E: Keyed>(ctx: &Context<'_>, key: E::Key) -> AppResult<Option<E
     loader.load_one(key).await.map_err(unshare)
 }
 
-/// A row that a foreign key guarantees exists; its absence is an internal error.
+/// A row that a foreign key guarantees exists. When the viewer may not see it, it does not exist for
+/// them: `NOT_FOUND`, as for any object outside their scope.
 pub async fn required_row<E: Keyed>(ctx: &Context<'_>, key: E::Key) -> AppResult<E::Model> {
-    row::<E>(ctx, key)
-        .await?
-        .ok_or_else(|| AppError::Internal(format!("dangling reference to {}", E::default().table_name())))
+    row::<E>(ctx, key).await?.ok_or_else(|| AppError::NotFound("no such object".into()))
 }
 
 /// Every child of `parent` through [`ChildrenLoader`].
@@ -243,6 +248,8 @@ fn unshare(error: Arc<AppError>) -> AppError {
         AppError::BadInput { field, message } => AppError::BadInput { field: field.clone(), message: message.clone() },
         AppError::NotFound(message) => AppError::NotFound(message.clone()),
         AppError::Conflict(message) => AppError::Conflict(message.clone()),
+        AppError::Forbidden(message) => AppError::Forbidden(message.clone()),
+        AppError::Unauthenticated(message) => AppError::Unauthenticated(message.clone()),
         other => AppError::Internal(other.detail()),
     }
 }

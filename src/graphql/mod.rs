@@ -17,10 +17,14 @@ pub mod loaders;
 pub mod query;
 pub mod types;
 
+use std::sync::Arc;
+
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
+use crate::audit::{self, ReadLog};
+use crate::auth::Viewer;
 use crate::config::ApiConfig;
 use crate::graphql::batch::Batches;
 use crate::graphql::loaders::{ChildrenLoader, CountLoader, PageLoader, RowLoader};
@@ -45,47 +49,58 @@ pub fn schema(config: ApiConfig) -> PsmSchema {
     schema_builder().limit_depth(config.max_depth).limit_complexity(config.max_complexity).data(config).finish()
 }
 
-/// Adds the per-request data every resolver needs: the connection and a fresh set of loaders, whose
-/// batches run through the returned [`Batches`].
-fn request_data(request: async_graphql::Request, db: &DatabaseConnection) -> (async_graphql::Request, Batches) {
+/// Adds the per-request data every resolver needs: the viewer, the connection, the log of personal
+/// data read, and a fresh set of loaders scoped to the viewer, whose batches run through the returned
+/// [`Batches`].
+fn request_data(
+    request: async_graphql::Request,
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+) -> (async_graphql::Request, Batches, Arc<ReadLog>) {
     let batches = Batches::default();
-    let request = with_loaders(request, db, &batches);
-    (request, batches)
+    let reads = Arc::new(ReadLog::default());
+    let request = with_loaders(request, db, viewer, &batches).data(viewer.clone()).data(reads.clone());
+    (request, batches, reads)
 }
 
-fn with_loaders(request: async_graphql::Request, db: &DatabaseConnection, batches: &Batches) -> async_graphql::Request {
+fn with_loaders(
+    request: async_graphql::Request,
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    batches: &Batches,
+) -> async_graphql::Request {
     use entity::*;
     fn loader<T: Send + Sync + 'static>(batches: &Batches, inner: T) -> DataLoader<T> {
         DataLoader::new(inner, batches.spawner()).delay(std::time::Duration::ZERO)
     }
     request
         .data(db.clone())
-        .data(loader(batches, RowLoader::<region::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<organisation::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<volunteer::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<training_attendance::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<award::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<person::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<consent::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<case::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<case_status_change::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<programme::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<enrollment::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<referral::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<referral_event::Entity>::new(db.clone())))
-        .data(loader(batches, RowLoader::<outcome::Entity>::new(db.clone())))
-        .data(loader(batches, ChildrenLoader::<types::region::RegionChildren>::new(db.clone())))
-        .data(loader(batches, ChildrenLoader::<types::volunteer::VolunteerTrainings>::new(db.clone())))
-        .data(loader(batches, ChildrenLoader::<types::volunteer::VolunteerAwards>::new(db.clone())))
-        .data(loader(batches, ChildrenLoader::<types::person::PersonConsents>::new(db.clone())))
-        .data(loader(batches, ChildrenLoader::<types::person::PersonCases>::new(db.clone())))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseCategories>::new(db.clone())))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseStatusHistory>::new(db.clone())))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseEnrollments>::new(db.clone())))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseReferrals>::new(db.clone())))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseOutcomes>::new(db.clone())))
-        .data(loader(batches, ChildrenLoader::<types::programme::ProgrammeCategories>::new(db.clone())))
-        .data(loader(batches, ChildrenLoader::<types::referral::ReferralEvents>::new(db.clone())))
+        .data(loader(batches, RowLoader::<region::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<organisation::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<volunteer::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<training_attendance::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<award::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<person::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<consent::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<case::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<case_status_change::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<programme::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<enrollment::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<referral::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<referral_event::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, RowLoader::<outcome::Entity>::new(db.clone(), viewer)))
+        .data(loader(batches, ChildrenLoader::<types::region::RegionChildren>::new(db.clone(), viewer)))
+        .data(loader(batches, ChildrenLoader::<types::volunteer::VolunteerTrainings>::new(db.clone(), viewer)))
+        .data(loader(batches, ChildrenLoader::<types::volunteer::VolunteerAwards>::new(db.clone(), viewer)))
+        .data(loader(batches, ChildrenLoader::<types::person::PersonConsents>::new(db.clone(), viewer)))
+        .data(loader(batches, ChildrenLoader::<types::person::PersonCases>::new(db.clone(), viewer)))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseCategories>::new(db.clone(), viewer)))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseStatusHistory>::new(db.clone(), viewer)))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseEnrollments>::new(db.clone(), viewer)))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseReferrals>::new(db.clone(), viewer)))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseOutcomes>::new(db.clone(), viewer)))
+        .data(loader(batches, ChildrenLoader::<types::programme::ProgrammeCategories>::new(db.clone(), viewer)))
+        .data(loader(batches, ChildrenLoader::<types::referral::ReferralEvents>::new(db.clone(), viewer)))
         .data(loader(batches, PageLoader::<types::volunteer::ReportedCases>::new(db.clone())))
         .data(loader(batches, CountLoader::<types::volunteer::ReportedCases>::new(db.clone())))
         .data(loader(batches, PageLoader::<types::programme::ProgrammeEnrollments>::new(db.clone())))
@@ -94,16 +109,24 @@ fn with_loaders(request: async_graphql::Request, db: &DatabaseConnection, batche
         .data(loader(batches, CountLoader::<types::referral::ReceivedReferrals>::new(db.clone())))
 }
 
-/// Executes a request against the database. Errors raised by async-graphql itself while parsing,
-/// validating or coercing input (an unknown enum value, an instant without an offset) carry no code;
-/// they are the client's to fix, so they get `BAD_USER_INPUT`. Resolver errors already carry theirs.
+/// Executes a request against the database as `viewer`. Errors raised by async-graphql itself while
+/// parsing, validating or coercing input (an unknown enum value, an instant without an offset) carry no
+/// code; they are the client's to fix, so they get `BAD_USER_INPUT`. Resolver errors already carry theirs.
+///
+/// The personal data the response holds is recorded in the audit trail before it is returned; if that
+/// record cannot be written, the response is replaced by an `INTERNAL` error.
 pub async fn execute(
     schema: &PsmSchema,
     request: async_graphql::Request,
     db: &DatabaseConnection,
+    viewer: &Viewer,
 ) -> async_graphql::Response {
-    let (request, batches) = request_data(request, db);
+    let (request, batches, reads) = request_data(request, db, viewer);
     let mut response = batch::drive(batches, schema.execute(request)).await;
+    if let Err(error) = audit::flush_reads(db, viewer, &reads).await {
+        let error: async_graphql::Error = error.into();
+        return async_graphql::Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
+    }
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {

@@ -3,7 +3,9 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use entity::enums::Role;
 use psm_api::app::{AppState, router};
+use psm_api::auth::{NewKey, create_key};
 use psm_api::config::ApiConfig;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -18,8 +20,22 @@ async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String) {
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+async fn get_with_key(app: &axum::Router, uri: &str, key: &str) -> (StatusCode, String) {
+    let request = Request::get(uri).header("authorization", format!("Bearer {key}")).body(Body::empty()).expect("request");
+    let response = app.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn staff_key(db: &crate::support::TestDb) -> String {
+    let new = NewKey { role: Role::Staff, organisation: None, volunteer: None, name: "test".into() };
+    create_key(&db.db, &new).await.map_err(|e| e.detail()).expect("create key").0
+}
+
 db_test!(http_routes_serve_graphql_graphiql_sdl_and_health, |db| async move {
     let app = router(AppState::new(db.db.clone(), ApiConfig::default()));
+    let key = staff_key(&db).await;
     let (status, body) = get(&app, "/healthz").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = get(&app, "/graphiql").await;
@@ -29,15 +45,19 @@ db_test!(http_routes_serve_graphql_graphiql_sdl_and_health, |db| async move {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, psm_api::graphql::sdl());
 
-    let (status, body) =
-        get(&app, "/graphql?query=%7B%20regions(filter%3A%7Blevel%3A%5BDISTRICT%5D%7D)%20%7B%20totalCount%20%7D%20%7D")
-            .await;
+    let (status, body) = get_with_key(
+        &app,
+        "/graphql?query=%7B%20regions(filter%3A%7Blevel%3A%5BDISTRICT%5D%7D)%20%7B%20totalCount%20%7D%20%7D",
+        &key,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let json: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["data"]["regions"]["totalCount"], 5, "{body}");
 
     let request = Request::post("/graphql")
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
         .body(Body::from(r#"{"query":"{ region(code: \"63.71.01\") { name children { code } } }"}"#))
         .expect("request");
     let response = app.clone().oneshot(request).await.expect("response");

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_graphql::{Request, Variables};
 use chrono::{DateTime, TimeZone, Utc};
 use migration::{Migrator, MigratorTrait};
+use entity::enums::Role;
+use psm_api::auth::Viewer;
 use psm_api::config::ApiConfig;
 use psm_api::graphql;
 use psm_api::seed::{SeedOptions, seed_demo};
@@ -141,17 +143,36 @@ impl TestDb {
         seed_demo(&self.db, &options).await.expect("seed demo data");
     }
 
-    /// Runs a GraphQL query; returns the whole response as JSON (`data` and `errors`).
+    /// Runs a GraphQL query as STAFF; returns the whole response as JSON (`data` and `errors`).
     pub async fn run(&self, query: &str, variables: Value) -> Value {
         self.run_with(ApiConfig::default(), query, variables).await
     }
 
-    /// Runs a GraphQL query against a schema with the given configuration.
+    /// Runs a GraphQL query as STAFF against a schema with the given configuration.
     pub async fn run_with(&self, config: ApiConfig, query: &str, variables: Value) -> Value {
+        self.run_as_with(&Viewer::with_role(Role::Staff), config, query, variables).await
+    }
+
+    /// Runs a GraphQL query as `viewer`.
+    pub async fn run_as(&self, viewer: &Viewer, query: &str, variables: Value) -> Value {
+        self.run_as_with(viewer, ApiConfig::default(), query, variables).await
+    }
+
+    async fn run_as_with(&self, viewer: &Viewer, config: ApiConfig, query: &str, variables: Value) -> Value {
         let schema = graphql::schema(config);
         let request = Request::new(query).variables(Variables::from_json(variables));
-        let response = graphql::execute(&schema, request, &self.db).await;
+        let response = graphql::execute(&schema, request, &self.db, viewer).await;
         serde_json::to_value(&response).expect("serialise response")
+    }
+
+    /// Runs a query as `viewer` that must succeed; returns its `data`.
+    pub async fn data_as(&self, viewer: &Viewer, query: &str, variables: Value) -> Value {
+        let response = self.run_as(viewer, query, variables).await;
+        assert!(
+            response.get("errors").is_none_or(|errors| errors.as_array().is_none_or(Vec::is_empty)),
+            "query failed: {response:#}"
+        );
+        response["data"].clone()
     }
 
     /// Runs a query that must succeed; returns its `data`.

@@ -53,6 +53,7 @@ impl CaseQuery {
             (Some(id), None) => loaders::row::<case::Entity>(ctx, ids::decode_uuid(&id, NodeType::Case, "id")?).await?,
             (None, Some(reference)) => case::Entity::find()
                 .filter(case::Column::ReferenceNumber.eq(reference))
+                .filter(crate::policy::scope::<case::Entity>(crate::policy::viewer(ctx)?))
                 .one(db(ctx)?)
                 .await
                 .map_err(AppError::from)?,

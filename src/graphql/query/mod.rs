@@ -32,6 +32,7 @@ macro_rules! root_fields {
                 #[graphql(desc = "Page size, reading backward from the end or from `before`.")] last: Option<i32>,
                 #[graphql(desc = "Cursor to read backward from (exclusive).")] before: Option<String>,
             ) -> async_graphql::Result<$connection> {
+                $crate::policy::check_inputs(ctx, &[&filter, &order_by])?;
                 let condition = filter.unwrap_or_default().condition()?;
                 let args = $crate::graphql::types::page_args(first, after, last, before);
                 let connection =
@@ -63,6 +64,7 @@ mod programme;
 mod referral;
 mod region;
 mod stats;
+mod viewer;
 mod volunteer;
 
 pub use node::Node;
@@ -80,4 +82,5 @@ pub struct QueryRoot(
     person::PersonQuery,
     region::RegionQuery,
     stats::StatsQuery,
+    viewer::ViewerQuery,
 );

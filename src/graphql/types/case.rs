@@ -7,6 +7,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
+use crate::policy::reveal_case_narrative;
 use crate::graphql::connection::{KeyValue, Listed, Ordering};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{self, Children};
@@ -55,9 +56,11 @@ impl Case {
         self.0.source.into()
     }
 
-    /// Short description of the situation, written by the reporter (may contain personal data).
-    async fn summary(&self) -> &str {
-        &self.0.summary
+    /// Short description of the situation, written by the reporter. It names people and their
+    /// circumstances, so it is personal data: readable by whoever may read the person's personal data.
+    async fn summary(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        reveal_case_narrative(ctx, &self.0, "summary").await?;
+        Ok(Some(&self.0.summary))
     }
 
     /// When the case was opened (reported).

@@ -372,3 +372,20 @@ where
 {
     values.iter().map(|value| D::from(*value)).collect()
 }
+
+/// What an API key may do.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[graphql(remote = "db::Role")]
+pub enum Role {
+    /// Manages API keys and reads the audit trail; sees no personal data (data-subject exports aside).
+    Admin,
+    /// A Dinsos caseworker: reads and writes everything, the full NIK included.
+    Staff,
+    /// A PSM volunteer: reports cases, and sees and updates the cases they reported.
+    Volunteer,
+    /// A partner organisation: sees and answers the referrals addressed to it, with the personal data
+    /// the citizen consented to share with it.
+    Partner,
+    /// A dashboard: aggregates and lists, without personal data.
+    Dashboard,
+}

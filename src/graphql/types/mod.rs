@@ -167,10 +167,11 @@ pub fn nested_args<E: crate::graphql::connection::Listed, F: std::fmt::Debug>(
 ) -> AppResult<std::sync::Arc<crate::graphql::connection::NestedArgs<E>>> {
     let page = crate::graphql::connection::Page::parse(&args, &ordering, limits(ctx)?)?;
     let fingerprint = format!("{filter:?}|{ordering:?}|{args:?}");
+    let condition = condition.add(crate::policy::scope::<E>(crate::policy::viewer(ctx)?));
     Ok(std::sync::Arc::new(crate::graphql::connection::NestedArgs { fingerprint, condition, ordering, page }))
 }
 
-/// One page of a root connection over the rows of `E` matching `condition`.
+/// One page of a root connection over the rows of `E` matching `condition` that the viewer may see.
 pub async fn root_page<E: crate::graphql::connection::Listed>(
     ctx: &Context<'_>,
     condition: Condition,
@@ -179,6 +180,7 @@ pub async fn root_page<E: crate::graphql::connection::Listed>(
 ) -> AppResult<crate::graphql::connection::Connection<E::Model>> {
     use sea_orm::QueryFilter;
     let page = crate::graphql::connection::Page::parse(&args, &ordering, limits(ctx)?)?;
+    let condition = condition.add(crate::policy::scope::<E>(crate::policy::viewer(ctx)?));
     crate::graphql::connection::fetch_page(db(ctx)?, E::find().filter(condition), &ordering, &page).await
 }
 

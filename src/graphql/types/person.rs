@@ -6,6 +6,7 @@ use entity::{case, consent, organisation, person, region};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::{AppError, AppResult};
+use crate::policy::{Access, PersonalInputs, reveal_person};
 use crate::graphql::connection::{KeyValue, Listed, Ordering};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{self, Children};
@@ -65,20 +66,31 @@ impl Person {
         ids::encode(NodeType::Person, self.0.id)
     }
 
-    /// Full name (personal data).
-    async fn full_name(&self) -> &str {
-        &self.0.full_name
+    /// Full name (personal data: null with a `FORBIDDEN` error for callers who may not read it).
+    async fn full_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        reveal_person(ctx, &self.0, "fullName", Access::Masked).await?;
+        Ok(Some(&self.0.full_name))
     }
 
     /// The NIK (national id number) with all but its region prefix and last two digits hidden, e.g.
-    /// `637101**********12`. Null when the person has no NIK on record. The full NIK is never served.
-    async fn nik_masked(&self) -> Option<String> {
-        self.0.nik.as_deref().map(mask_nik)
+    /// `637101**********12`. Null when the person has no NIK on record. Personal data: STAFF, the
+    /// reporting volunteer, and partners the person consented to share with may read it.
+    async fn nik_masked(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        reveal_person(ctx, &self.0, "nikMasked", Access::Masked).await?;
+        Ok(self.0.nik.as_deref().map(mask_nik))
+    }
+
+    /// The full 16-digit NIK, for matching and correcting records. Only STAFF keys may read it; every
+    /// other caller gets null with a `FORBIDDEN` error (use `nikMasked`).
+    async fn nik(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        reveal_person(ctx, &self.0, "nik", Access::Full).await?;
+        Ok(self.0.nik.as_deref())
     }
 
     /// Exact birth date (personal data; dashboards should use `ageBand`).
-    async fn birth_date(&self) -> NaiveDate {
-        self.0.birth_date
+    async fn birth_date(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<NaiveDate>> {
+        reveal_person(ctx, &self.0, "birthDate", Access::Masked).await?;
+        Ok(Some(self.0.birth_date))
     }
 
     /// Age band today in Banjarmasin.
@@ -97,18 +109,21 @@ impl Person {
     }
 
     /// Description of the disability, when the person has one (health data: specific personal data).
-    async fn disability(&self) -> Option<&str> {
-        self.0.disability.as_deref()
+    async fn disability(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        reveal_person(ctx, &self.0, "disability", Access::Masked).await?;
+        Ok(self.0.disability.as_deref())
     }
 
     /// Street address (personal data).
-    async fn address(&self) -> &str {
-        &self.0.address
+    async fn address(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        reveal_person(ctx, &self.0, "address", Access::Masked).await?;
+        Ok(Some(&self.0.address))
     }
 
     /// Phone number (personal data).
-    async fn phone(&self) -> Option<&str> {
-        self.0.phone.as_deref()
+    async fn phone(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        reveal_person(ctx, &self.0, "phone", Access::Masked).await?;
+        Ok(self.0.phone.as_deref())
     }
 
     /// The kelurahan the person lives in.
@@ -233,11 +248,11 @@ impl Children for PersonCases {
 /// What persons can be ordered by.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PersonOrderField {
-    /// Full name (the default).
+    /// Full name. Personal data: only STAFF and VOLUNTEER keys may order by it.
     FullName,
-    /// Birth date (ascending: oldest first).
+    /// Birth date (ascending: oldest first). Personal data: only STAFF and VOLUNTEER keys may order by it.
     BirthDate,
-    /// Registration instant.
+    /// Registration instant (the default).
     CreatedAt,
 }
 
@@ -253,7 +268,7 @@ pub struct PersonOrder {
 
 impl PersonOrder {
     pub fn ordering(order: Option<PersonOrder>) -> Ordering<PersonOrderField> {
-        let order = order.unwrap_or(PersonOrder { field: PersonOrderField::FullName, direction: OrderDirection::Asc });
+        let order = order.unwrap_or(PersonOrder { field: PersonOrderField::CreatedAt, direction: OrderDirection::Asc });
         Ordering { sort: order.field, descending: order.direction == OrderDirection::Desc }
     }
 }
@@ -267,11 +282,12 @@ pub struct PersonFilter {
     pub district_codes: Option<Vec<String>>,
     /// Only this sex.
     pub sex: Option<Sex>,
-    /// Only persons born within this range.
+    /// Only persons born within this range (personal data: STAFF and VOLUNTEER keys only).
     pub birth_date: Option<DateRange>,
     /// True: only persons with a disability; false: only those without.
     pub has_disability: Option<bool>,
-    /// Only the person with exactly this 16-digit NIK (to check for duplicates before registering).
+    /// Only the person with exactly this 16-digit NIK, to check for duplicates before registering
+    /// (STAFF keys only: anyone else could learn whether a NIK belongs to a social case).
     pub nik: Option<String>,
 }
 
@@ -324,3 +340,25 @@ impl Listed for person::Entity {
 }
 
 connection_types!(PersonConnection, PersonEdge, Person, "A page of persons.", "A person and its cursor.");
+
+impl PersonalInputs for PersonFilter {
+    fn personal_inputs(&self) -> Vec<(&'static str, Access)> {
+        let mut inputs = Vec::new();
+        if self.nik.is_some() {
+            inputs.push(("filter.nik", Access::Full));
+        }
+        if self.birth_date.is_some() {
+            inputs.push(("filter.birthDate", Access::Masked));
+        }
+        inputs
+    }
+}
+
+impl PersonalInputs for PersonOrder {
+    fn personal_inputs(&self) -> Vec<(&'static str, Access)> {
+        match self.field {
+            PersonOrderField::FullName | PersonOrderField::BirthDate => vec![("orderBy.field", Access::Masked)],
+            PersonOrderField::CreatedAt => Vec::new(),
+        }
+    }
+}

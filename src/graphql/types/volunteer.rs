@@ -7,6 +7,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
+use crate::policy::{Access, PersonalInputs, reveal_volunteer};
 use crate::graphql::connection::{ChildOf, KeyValue, Listed, Ordering};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{self, Children};
@@ -30,14 +31,17 @@ impl Volunteer {
         ids::encode(NodeType::Volunteer, self.0.id)
     }
 
-    /// Full name (personal data).
-    async fn full_name(&self) -> &str {
-        &self.0.full_name
+    /// Full name (personal data: STAFF and the volunteer themself; null with a `FORBIDDEN` error for
+    /// anyone else).
+    async fn full_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        reveal_volunteer(ctx, &self.0, "fullName")?;
+        Ok(Some(&self.0.full_name))
     }
 
-    /// Mobile phone number (personal data).
-    async fn phone(&self) -> Option<&str> {
-        self.0.phone.as_deref()
+    /// Mobile phone number (personal data: STAFF and the volunteer themself).
+    async fn phone(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        reveal_volunteer(ctx, &self.0, "phone")?;
+        Ok(self.0.phone.as_deref())
     }
 
     /// Gender.
@@ -252,11 +256,11 @@ impl ChildOf for ReportedCases {
 /// What volunteers can be ordered by.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VolunteerOrderField {
-    /// Full name (the default).
+    /// Full name. Personal data: only STAFF and VOLUNTEER keys may order by it.
     FullName,
     /// The day they started serving (ascending: longest-serving first).
     ServedSince,
-    /// Registration instant.
+    /// Registration instant (the default).
     CreatedAt,
 }
 
@@ -273,7 +277,7 @@ pub struct VolunteerOrder {
 impl VolunteerOrder {
     pub fn ordering(order: Option<VolunteerOrder>) -> Ordering<VolunteerOrderField> {
         let order =
-            order.unwrap_or(VolunteerOrder { field: VolunteerOrderField::FullName, direction: OrderDirection::Asc });
+            order.unwrap_or(VolunteerOrder { field: VolunteerOrderField::CreatedAt, direction: OrderDirection::Asc });
         Ordering { sort: order.field, descending: order.direction == OrderDirection::Desc }
     }
 }
@@ -366,3 +370,14 @@ connection_types!(
     "A page of volunteers.",
     "A volunteer and its cursor."
 );
+
+impl PersonalInputs for VolunteerFilter {}
+
+impl PersonalInputs for VolunteerOrder {
+    fn personal_inputs(&self) -> Vec<(&'static str, Access)> {
+        match self.field {
+            VolunteerOrderField::FullName => vec![("orderBy.field", Access::Masked)],
+            VolunteerOrderField::ServedSince | VolunteerOrderField::CreatedAt => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The append-only audit trail: every write with its before and after values, and every read of
+//! personal data with the fields read.
+//!
+//! Reads are collected while a request runs ([`ReadLog`]) and written in one statement before the
+//! response leaves ([`flush_reads`]); if that write fails, the response is withheld. Writes are recorded
+//! by [`record_write`] inside the transaction that makes them, so a change and its record commit together.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use chrono::Utc;
+use entity::audit_event;
+use entity::enums::AuditAction;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::Viewer;
+use crate::error::{AppError, AppResult};
+
+/// Most rows one audit insert carries.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Subject (type, id) and person of a read.
+type ReadSubject = (&'static str, Uuid, Option<Uuid>);
+
+/// The personal-data fields read during one request, by subject.
+#[derive(Default)]
+pub struct ReadLog(Mutex<BTreeMap<ReadSubject, BTreeSet<&'static str>>>);
+
+impl ReadLog {
+    /// Notes that `field` of the subject was served.
+    pub fn record(&self, subject_type: &'static str, subject_id: Uuid, person_id: Option<Uuid>, field: &'static str) {
+        let mut reads = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        reads.entry((subject_type, subject_id, person_id)).or_default().insert(field);
+    }
+
+    fn take(&self) -> BTreeMap<ReadSubject, BTreeSet<&'static str>> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+}
+
+/// Writes the reads of one request: one row per subject, listing the fields read.
+pub async fn flush_reads(db: &impl ConnectionTrait, viewer: &Viewer, log: &ReadLog) -> AppResult<()> {
+    let now = Utc::now();
+    let rows: Vec<audit_event::ActiveModel> = log
+        .take()
+        .into_iter()
+        .map(|((subject_type, subject_id, person_id), fields)| audit_event::ActiveModel {
+            id: Set(entity::new_id()),
+            occurred_at: Set(now),
+            api_key_id: Set(viewer.key_id),
+            actor: Set(viewer.label.clone()),
+            action: Set(AuditAction::Read),
+            subject_type: Set(subject_type.to_owned()),
+            subject_id: Set(subject_id.to_string()),
+            person_id: Set(person_id),
+            fields: Set(Some(fields.into_iter().collect::<Vec<_>>().join(","))),
+            before: Set(None),
+            after: Set(None),
+        })
+        .collect();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        audit_event::Entity::insert_many(chunk).exec(db).await?;
+    }
+    Ok(())
+}
+
+/// A write to record: what was changed, about whom, and its values before and after.
+pub struct Write<'a, B: Serialize, A: Serialize> {
+    pub action: AuditAction,
+    pub subject_type: &'static str,
+    pub subject_id: Uuid,
+    pub person_id: Option<Uuid>,
+    pub before: Option<&'a B>,
+    pub after: Option<&'a A>,
+}
+
+/// Records a write, inside the transaction `db` that makes it.
+pub async fn record_write<B: Serialize, A: Serialize>(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    write: Write<'_, B, A>,
+) -> AppResult<()> {
+    let row = audit_event::ActiveModel {
+        id: Set(entity::new_id()),
+        occurred_at: Set(Utc::now()),
+        api_key_id: Set(viewer.key_id),
+        actor: Set(viewer.label.clone()),
+        action: Set(write.action),
+        subject_type: Set(write.subject_type.to_owned()),
+        subject_id: Set(write.subject_id.to_string()),
+        person_id: Set(write.person_id),
+        fields: Set(None),
+        before: Set(write.before.map(to_json).transpose()?),
+        after: Set(write.after.map(to_json).transpose()?),
+    };
+    audit_event::Entity::insert(row).exec_without_returning(db).await?;
+    Ok(())
+}
+
+fn to_json<T: Serialize>(value: &T) -> AppResult<String> {
+    serde_json::to_string(value).map_err(|e| AppError::Internal(format!("cannot serialise an audit value: {e}")))
+}
