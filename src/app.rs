@@ -61,8 +61,10 @@ async fn graphql_handler(State(state): State<AppState>, headers: HeaderMap, requ
     // A header that is not valid text is present but unusable: invalid, not missing.
     let authorization = headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
     match auth::authenticate(&state.db, authorization).await {
-        Ok(viewer) => GraphQLResponse::from(graphql::execute(&state.schema, request.into_inner(), &state.db, &viewer).await)
-            .into_response(),
+        Ok(viewer) => {
+            GraphQLResponse::from(graphql::execute(&state.schema, request.into_inner(), &state.db, &viewer).await)
+                .into_response()
+        }
         Err(AuthFailure::Denied(reason)) => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],

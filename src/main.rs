@@ -65,8 +65,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 seed::seed_demo(&connection, &options).await?;
                 auth::create_demo_keys(&connection).await.map_err(|e| e.detail())?;
             }
-            let demo_keys =
-                if url.starts_with("sqlite:") { auth::demo_keys(&connection).await.map_err(|e| e.detail())? } else { vec![] };
+            let demo_keys = if url.starts_with("sqlite:") {
+                auth::demo_keys(&connection).await.map_err(|e| e.detail())?
+            } else {
+                vec![]
+            };
             let listener = tokio::net::TcpListener::bind(cli.serve.listen).await?;
             let address = listener.local_addr()?;
             tracing::info!("psm-api serving GraphQL at http://{address}/graphql");
@@ -75,7 +78,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 println!("Demo keys of the embedded demo database (public: never use this database for real data):");
                 for (role, key) in &demo_keys {
                     let page = role.as_str().to_lowercase();
-                    println!("  {:<10} {key}   GraphiQL as this role: http://{address}/graphiql?role={page}", role.as_str());
+                    println!(
+                        "  {:<10} {key}   GraphiQL as this role: http://{address}/graphiql?role={page}",
+                        role.as_str()
+                    );
                 }
             }
             let state = AppState::new(connection, cli.serve.api).with_demo_keys(demo_keys);
@@ -97,12 +103,16 @@ async fn key_command(
             eprintln!("{} key {} created; it is shown only this once.", stored.role.as_str(), stored.prefix);
         }
         KeyAction::List => {
-            println!("{:<13} {:<10} {:<37} {:<25} {:<21} {:<21} revoked", "prefix", "role", "owner", "name", "created", "last used");
+            println!(
+                "{:<13} {:<10} {:<37} {:<25} {:<21} {:<21} revoked",
+                "prefix", "role", "owner", "name", "created", "last used"
+            );
             let instant = |at: Option<chrono::DateTime<chrono::Utc>>| {
                 at.map(|at| at.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "-".into())
             };
             for key in auth::list_keys(connection).await.map_err(|e| e.detail())? {
-                let owner = key.organisation_id.or(key.volunteer_id).map(|id| id.to_string()).unwrap_or_else(|| "-".into());
+                let owner =
+                    key.organisation_id.or(key.volunteer_id).map(|id| id.to_string()).unwrap_or_else(|| "-".into());
                 println!(
                     "{:<13} {:<10} {:<37} {:<25} {:<21} {:<21} {}",
                     key.prefix,

@@ -197,7 +197,8 @@ impl Guarded for referral::Entity {
 impl Guarded for referral_event::Entity {
     fn scope(viewer: &Viewer) -> Option<Condition> {
         referral::Entity::scope(viewer).map(|referrals| {
-            let visible = Query::select().column(referral::Column::Id).from(referral::Entity).cond_where(referrals).take();
+            let visible =
+                Query::select().column(referral::Column::Id).from(referral::Entity).cond_where(referrals).take();
             Condition::all().add(referral_event::Column::ReferralId.in_subquery(visible))
         })
     }
@@ -251,14 +252,23 @@ pub async fn person_access(ctx: &Context<'_>, person: &person::Model) -> AppResu
             let consents =
                 crate::graphql::loaders::children::<crate::graphql::types::person::PersonConsents>(ctx, person.id)
                     .await?;
-            if consents.iter().any(|consent| shares_with(consent, organisation)) { Access::Masked } else { Access::None }
+            if consents.iter().any(|consent| shares_with(consent, organisation)) {
+                Access::Masked
+            } else {
+                Access::None
+            }
         }
         Role::Admin | Role::Dashboard => Access::None,
     })
 }
 
 /// Allows reading personal `field` of `person` when `needed` access is granted, and records the read.
-pub async fn reveal_person(ctx: &Context<'_>, person: &person::Model, field: &'static str, needed: Access) -> AppResult<()> {
+pub async fn reveal_person(
+    ctx: &Context<'_>,
+    person: &person::Model,
+    field: &'static str,
+    needed: Access,
+) -> AppResult<()> {
     let granted = person_access(ctx, person).await?;
     let allowed = match needed {
         Access::Full => granted == Access::Full,
@@ -335,7 +345,10 @@ pub fn check_inputs(ctx: &Context<'_>, inputs: &[&dyn PersonalInputs]) -> AppRes
             Access::Masked | Access::None => matches!(role, Role::Staff | Role::Volunteer),
         };
         if !allowed {
-            return Err(AppError::Forbidden(format!("a {} key may not use `{input}`: it is personal data", role.as_str())));
+            return Err(AppError::Forbidden(format!(
+                "a {} key may not use `{input}`: it is personal data",
+                role.as_str()
+            )));
         }
     }
     Ok(())

@@ -18,10 +18,10 @@ use uuid::Uuid;
 
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
-use crate::policy::{self, Guarded};
 use crate::graphql::connection::{
     ChildOf, Connection, CountSource, Keyed, Listed, NestedArgs, count_children, fetch_nested_pages, nested_connection,
 };
+use crate::policy::{self, Guarded};
 
 /// Loads rows of `E` by key, among the rows the request's viewer may see.
 pub struct RowLoader<E> {

@@ -2,8 +2,8 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use entity::enums::Role;
+use http_body_util::BodyExt;
 use psm_api::app::{AppState, router};
 use psm_api::auth::{NewKey, create_key};
 use psm_api::config::ApiConfig;
@@ -21,7 +21,8 @@ async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String) {
 }
 
 async fn get_with_key(app: &axum::Router, uri: &str, key: &str) -> (StatusCode, String) {
-    let request = Request::get(uri).header("authorization", format!("Bearer {key}")).body(Body::empty()).expect("request");
+    let request =
+        Request::get(uri).header("authorization", format!("Bearer {key}")).body(Body::empty()).expect("request");
     let response = app.clone().oneshot(request).await.expect("response");
     let status = response.status();
     let body = response.into_body().collect().await.expect("body").to_bytes();

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod access;
 mod derived;
 mod errors;
 mod filters;

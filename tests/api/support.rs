@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::{Request, Variables};
 use chrono::{DateTime, TimeZone, Utc};
-use migration::{Migrator, MigratorTrait};
 use entity::enums::Role;
+use migration::{Migrator, MigratorTrait};
 use psm_api::auth::Viewer;
 use psm_api::config::ApiConfig;
 use psm_api::graphql;

@@ -7,7 +7,6 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
-use crate::policy::reveal_case_narrative;
 use crate::graphql::connection::{KeyValue, Listed, Ordering};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{self, Children};
@@ -21,6 +20,7 @@ use crate::graphql::types::referral::Referral;
 use crate::graphql::types::region::{Region, district_kelurahan};
 use crate::graphql::types::volunteer::Volunteer;
 use crate::graphql::types::{InstantRange, any_of, connection_types};
+use crate::policy::reveal_case_narrative;
 
 /// A social case: a person in need (in one or more PPKS categories) found by a PSM volunteer or
 /// reported to Dinsos, followed from report to closure.

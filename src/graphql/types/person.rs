@@ -6,7 +6,6 @@ use entity::{case, consent, organisation, person, region};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::{AppError, AppResult};
-use crate::policy::{Access, PersonalInputs, reveal_person};
 use crate::graphql::connection::{KeyValue, Listed, Ordering};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{self, Children};
@@ -15,6 +14,7 @@ use crate::graphql::types::enums::{ConsentGiver, ConsentScope, OrderDirection, S
 use crate::graphql::types::organisation::Organisation;
 use crate::graphql::types::region::{Region, district_kelurahan};
 use crate::graphql::types::{DateRange, any_of, city_today, connection_types, whole_years};
+use crate::policy::{Access, PersonalInputs, reveal_person};
 
 /// A citizen a case is about. Name, NIK, phone, address and exact birth date are personal data under
 /// UU PDP 27/2022; dashboards should use `ageBand`, `sex` and `kelurahan` instead.

@@ -7,7 +7,6 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
-use crate::policy::{Access, PersonalInputs, reveal_volunteer};
 use crate::graphql::connection::{ChildOf, KeyValue, Listed, Ordering};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{self, Children};
@@ -16,6 +15,7 @@ use crate::graphql::types::enums::{OrderDirection, PsksType, Sex, VolunteerStatu
 use crate::graphql::types::organisation::Organisation;
 use crate::graphql::types::region::{Region, district_kelurahan};
 use crate::graphql::types::{DateRange, any_of, city_today, connection_types, nested_args, page_args, whole_years};
+use crate::policy::{Access, PersonalInputs, reveal_volunteer};
 
 /// A PSM volunteer (Pekerja Sosial Masyarakat: a community social worker) or another PSKS worker,
 /// who finds social cases in their neighbourhood and follows them with Dinsos.

@@ -1,0 +1,522 @@
+//! The authorization matrix: every role against the root fields, `node(id:)` of every type and every
+//! personal-data field, with counts computed independently through SeaORM; the HTTP key check; the audit
+//! of personal-data reads.
+
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::Utc;
+use entity::enums::{AuditAction, ConsentScope, Role};
+use entity::{
+    audit_event, award, case, case_status_change, consent, enrollment, organisation, outcome, person, programme,
+    referral, referral_event, training_attendance, volunteer,
+};
+use http_body_util::BodyExt;
+use psm_api::app::{AppState, router};
+use psm_api::auth::{NewKey, Viewer, create_key, revoke_key};
+use psm_api::config::ApiConfig;
+use psm_api::graphql::ids::{NodeType, encode};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+use crate::support::{TestDb, db_test, error_code};
+
+/// The people of the matrix: a partner with referrals, a second partner, a volunteer who reported cases.
+struct Cast {
+    partner: Uuid,
+    other_partner: Uuid,
+    volunteer: Uuid,
+}
+
+async fn cast(db: &TestDb) -> Cast {
+    let mut receivers: Vec<(Uuid, i64)> = referral::Entity::find()
+        .select_only()
+        .column(referral::Column::ToOrganisationId)
+        .column_as(referral::Column::Id.count(), "n")
+        .group_by(referral::Column::ToOrganisationId)
+        .into_tuple()
+        .all(&db.db)
+        .await
+        .expect("receivers");
+    receivers.sort_by_key(|(id, n)| (-n, *id));
+    let mut reporters: Vec<(Option<Uuid>, i64)> = case::Entity::find()
+        .select_only()
+        .column(case::Column::ReportingVolunteerId)
+        .column_as(case::Column::Id.count(), "n")
+        .filter(case::Column::ReportingVolunteerId.is_not_null())
+        .group_by(case::Column::ReportingVolunteerId)
+        .into_tuple()
+        .all(&db.db)
+        .await
+        .expect("reporters");
+    reporters.sort_by_key(|(id, n)| (-n, *id));
+    assert!(receivers.len() >= 2, "the demo data needs two partners with referrals");
+    Cast {
+        partner: receivers[0].0,
+        other_partner: receivers[1].0,
+        volunteer: reporters[0].0.expect("a reporting volunteer"),
+    }
+}
+
+fn all_roles(cast: &Cast) -> Vec<(&'static str, Viewer)> {
+    vec![
+        ("ADMIN", Viewer::with_role(Role::Admin)),
+        ("STAFF", Viewer::with_role(Role::Staff)),
+        ("VOLUNTEER", Viewer::volunteer(cast.volunteer)),
+        ("PARTNER", Viewer::partner(cast.partner)),
+        ("DASHBOARD", Viewer::with_role(Role::Dashboard)),
+    ]
+}
+
+async fn total(db: &TestDb, viewer: &Viewer, field: &str) -> i64 {
+    let data = db.data_as(viewer, &format!("{{ {field} {{ totalCount }} }}"), Value::Null).await;
+    data[field]["totalCount"].as_i64().expect("totalCount")
+}
+
+fn ids(rows: impl IntoIterator<Item = Uuid>) -> BTreeSet<Uuid> {
+    rows.into_iter().collect()
+}
+
+db_test!(each_role_lists_exactly_the_rows_it_may_see, |db| async move {
+    db.seed(300).await;
+    let cast = cast(&db).await;
+    let count = |n: u64| n as i64;
+    let all_cases = count(case::Entity::find().count(&db.db).await.expect("count"));
+    let all_volunteers = count(volunteer::Entity::find().count(&db.db).await.expect("count"));
+    let all_persons = count(person::Entity::find().count(&db.db).await.expect("count"));
+    let all_referrals = count(referral::Entity::find().count(&db.db).await.expect("count"));
+    let all_outcomes = count(outcome::Entity::find().count(&db.db).await.expect("count"));
+    let all_programmes = count(programme::Entity::find().count(&db.db).await.expect("count"));
+    let all_organisations = count(organisation::Entity::find().count(&db.db).await.expect("count"));
+    let all_regions = count(entity::region::Entity::find().count(&db.db).await.expect("count"));
+
+    let own_cases = case::Entity::find()
+        .filter(case::Column::ReportingVolunteerId.eq(cast.volunteer))
+        .all(&db.db)
+        .await
+        .expect("own cases");
+    let own_case_ids = ids(own_cases.iter().map(|c| c.id));
+    let own_persons = ids(own_cases.iter().map(|c| c.person_id));
+    let own_referrals = referral::Entity::find()
+        .filter(referral::Column::CaseId.is_in(own_case_ids.iter().copied()))
+        .count(&db.db)
+        .await
+        .expect("count");
+    let own_outcomes = outcome::Entity::find()
+        .filter(outcome::Column::CaseId.is_in(own_case_ids.iter().copied()))
+        .count(&db.db)
+        .await
+        .expect("count");
+
+    let received = referral::Entity::find()
+        .filter(referral::Column::ToOrganisationId.eq(cast.partner))
+        .all(&db.db)
+        .await
+        .expect("received");
+    let received_cases = ids(received.iter().map(|r| r.case_id));
+    let received_persons = ids(case::Entity::find()
+        .filter(case::Column::Id.is_in(received_cases.iter().copied()))
+        .all(&db.db)
+        .await
+        .expect("cases")
+        .into_iter()
+        .map(|c| c.person_id));
+    let received_outcomes = outcome::Entity::find()
+        .filter(outcome::Column::ReferralId.is_in(received.iter().map(|r| r.id)))
+        .count(&db.db)
+        .await
+        .expect("count");
+    assert!(!own_cases.is_empty() && !received.is_empty());
+
+    for (role, viewer) in all_roles(&cast) {
+        let expected: [(&str, i64); 7] = match role {
+            "VOLUNTEER" => [
+                ("cases", own_case_ids.len() as i64),
+                ("volunteers", 1),
+                ("persons", own_persons.len() as i64),
+                ("referrals", count(own_referrals)),
+                ("outcomes", count(own_outcomes)),
+                ("programmes", all_programmes),
+                ("organisations", all_organisations),
+            ],
+            "PARTNER" => [
+                ("cases", received_cases.len() as i64),
+                ("volunteers", 0),
+                ("persons", received_persons.len() as i64),
+                ("referrals", received.len() as i64),
+                ("outcomes", count(received_outcomes)),
+                ("programmes", all_programmes),
+                ("organisations", all_organisations),
+            ],
+            _ => [
+                ("cases", all_cases),
+                ("volunteers", all_volunteers),
+                ("persons", all_persons),
+                ("referrals", all_referrals),
+                ("outcomes", all_outcomes),
+                ("programmes", all_programmes),
+                ("organisations", all_organisations),
+            ],
+        };
+        for (field, want) in expected {
+            assert_eq!(total(&db, &viewer, field).await, want, "{role} {field}");
+        }
+        assert_eq!(total(&db, &viewer, "regions").await, all_regions, "{role} regions");
+        let me = db.data_as(&viewer, "{ viewer { role organisation { id } volunteer { id } } }", Value::Null).await;
+        assert_eq!(me["viewer"]["role"], role);
+    }
+
+    // Nested connections are scoped too: the partner's organisation lists only its own referrals, and
+    // the other partner's organisation lists none of them.
+    let partner = Viewer::partner(cast.partner);
+    let nested = db
+        .data_as(
+            &partner,
+            "query($a: ID!, $b: ID!) { a: node(id: $a) { ... on Organisation { referralsReceived { totalCount } } }
+               b: node(id: $b) { ... on Organisation { referralsReceived { totalCount } } } }",
+            json!({ "a": encode(NodeType::Organisation, cast.partner).0, "b": encode(NodeType::Organisation, cast.other_partner).0 }),
+        )
+        .await;
+    assert_eq!(nested["a"]["referralsReceived"]["totalCount"].as_i64(), Some(received.len() as i64));
+    assert_eq!(nested["b"]["referralsReceived"]["totalCount"].as_i64(), Some(0));
+});
+
+/// The first id of a table, any row.
+async fn first<E: EntityTrait>(db: &TestDb, filter: sea_orm::Condition) -> E::Model {
+    E::find().filter(filter).one(&db.db).await.expect("query").expect("a row")
+}
+
+db_test!(node_of_every_type_is_not_found_outside_the_callers_scope, |db| async move {
+    db.seed(300).await;
+    let cast = cast(&db).await;
+    // One object of each type that belongs to the other partner's world: a referral to the other
+    // partner, its case (not referred to our partner), the case's person, events, outcomes...
+    let ours: BTreeSet<Uuid> = ids(referral::Entity::find()
+        .filter(referral::Column::ToOrganisationId.eq(cast.partner))
+        .all(&db.db)
+        .await
+        .expect("ours")
+        .into_iter()
+        .map(|r| r.case_id));
+    let foreign = referral::Entity::find()
+        .filter(referral::Column::ToOrganisationId.eq(cast.other_partner))
+        .order_by_asc(referral::Column::Id)
+        .all(&db.db)
+        .await
+        .expect("foreign")
+        .into_iter()
+        .find(|r| !ours.contains(&r.case_id))
+        .expect("a referral to the other partner of a case ours never got");
+    let foreign_case =
+        first::<case::Entity>(&db, sea_orm::Condition::all().add(case::Column::Id.eq(foreign.case_id))).await;
+    let event = first::<referral_event::Entity>(
+        &db,
+        sea_orm::Condition::all().add(referral_event::Column::ReferralId.eq(foreign.id)),
+    )
+    .await;
+    let change = first::<case_status_change::Entity>(
+        &db,
+        sea_orm::Condition::all().add(case_status_change::Column::CaseId.eq(foreign_case.id)),
+    )
+    .await;
+    let volunteer_row = first::<volunteer::Entity>(&db, sea_orm::Condition::all()).await;
+    let training = first::<training_attendance::Entity>(&db, sea_orm::Condition::all()).await;
+    let award_row = award::Entity::find().one(&db.db).await.expect("award");
+    let consent_row = first::<consent::Entity>(
+        &db,
+        sea_orm::Condition::all().add(consent::Column::PersonId.eq(foreign_case.person_id)),
+    )
+    .await;
+    let enrollment_row = enrollment::Entity::find().one(&db.db).await.expect("enrollment");
+    let outcome_row = outcome::Entity::find()
+        .filter(outcome::Column::ReferralId.ne(Uuid::nil()))
+        .filter(
+            outcome::Column::ReferralId.is_not_in(
+                referral::Entity::find()
+                    .filter(referral::Column::ToOrganisationId.eq(cast.partner))
+                    .all(&db.db)
+                    .await
+                    .expect("r")
+                    .into_iter()
+                    .map(|r| r.id),
+            ),
+        )
+        .one(&db.db)
+        .await
+        .expect("outcome");
+
+    let mut hidden = vec![
+        encode(NodeType::Referral, foreign.id),
+        encode(NodeType::ReferralEvent, event.id),
+        encode(NodeType::Case, foreign_case.id),
+        encode(NodeType::CaseStatusChange, change.id),
+        encode(NodeType::Person, foreign_case.person_id),
+        encode(NodeType::Consent, consent_row.id),
+        encode(NodeType::Volunteer, volunteer_row.id),
+        encode(NodeType::TrainingAttendance, training.id),
+    ];
+    hidden.extend(award_row.map(|a| encode(NodeType::Award, a.id)));
+    hidden.extend(enrollment_row.map(|e| encode(NodeType::Enrollment, e.id)));
+    hidden.extend(outcome_row.map(|o| encode(NodeType::Outcome, o.id)));
+
+    let partner = Viewer::partner(cast.partner);
+    for id in &hidden {
+        let response = db.run_as(&partner, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": id.0 })).await;
+        assert_eq!(error_code(&response), Some("NOT_FOUND"), "partner reached {id:?}: {response}");
+        assert!(response["data"].is_null() || response["data"]["node"].is_null());
+        // STAFF sees every one of them.
+        let staff = db.data("query($id: ID!) { node(id: $id) { id } }", json!({ "id": id.0 })).await;
+        assert_eq!(staff["node"]["id"], id.0);
+    }
+    // `nodes` answers null in their place, and the typed root field says NOT_FOUND.
+    let ids_json: Vec<&str> = hidden.iter().map(|id| id.0.as_str()).collect();
+    let response =
+        db.data_as(&partner, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": ids_json })).await;
+    assert!(response["nodes"].as_array().expect("nodes").iter().all(Value::is_null), "{response}");
+    let response = db
+        .run_as(
+            &partner,
+            "query($id: ID!) { referral(id: $id) { id } }",
+            json!({ "id": encode(NodeType::Referral, foreign.id).0 }),
+        )
+        .await;
+    assert_eq!(error_code(&response), Some("NOT_FOUND"));
+    let reference = db
+        .run_as(
+            &partner,
+            "query($r: String!) { case(referenceNumber: $r) { id } }",
+            json!({ "r": foreign_case.reference_number }),
+        )
+        .await;
+    assert_eq!(error_code(&reference), Some("NOT_FOUND"));
+
+    // A volunteer cannot reach another volunteer's case or profile.
+    let volunteer = Viewer::volunteer(cast.volunteer);
+    let other_case = case::Entity::find()
+        .filter(case::Column::ReportingVolunteerId.ne(cast.volunteer))
+        .one(&db.db)
+        .await
+        .expect("case")
+        .expect("another volunteer's case");
+    let response = db
+        .run_as(
+            &volunteer,
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": encode(NodeType::Case, other_case.id).0 }),
+        )
+        .await;
+    assert_eq!(error_code(&response), Some("NOT_FOUND"));
+    if let Some(other) = other_case.reporting_volunteer_id {
+        let response = db
+            .run_as(
+                &volunteer,
+                "query($id: ID!) { volunteer(id: $id) { id } }",
+                json!({ "id": encode(NodeType::Volunteer, other).0 }),
+            )
+            .await;
+        assert_eq!(error_code(&response), Some("NOT_FOUND"));
+    }
+});
+
+const PERSON_FIELDS: [&str; 7] = ["fullName", "nikMasked", "nik", "birthDate", "address", "phone", "disability"];
+
+/// For each personal field of the person: `Ok` when it was served, `Err(code)` otherwise.
+async fn person_fields(db: &TestDb, viewer: &Viewer, person: Uuid) -> Vec<Result<(), String>> {
+    let response = db
+        .run_as(
+            viewer,
+            &format!("query($id: ID!) {{ person(id: $id) {{ id sex ageBand {} }} }}", PERSON_FIELDS.join(" ")),
+            json!({ "id": encode(NodeType::Person, person).0 }),
+        )
+        .await;
+    assert!(response["data"]["person"]["ageBand"].is_string(), "ageBand is open to all: {response}");
+    let errors = response["errors"].as_array().cloned().unwrap_or_default();
+    PERSON_FIELDS
+        .iter()
+        .map(|field| match errors.iter().find(|e| e["path"].as_array().and_then(|p| p.last()) == Some(&json!(field))) {
+            Some(error) => {
+                assert!(response["data"]["person"][field].is_null(), "{field} refused but served");
+                Err(error["extensions"]["code"].as_str().unwrap_or("none").to_owned())
+            }
+            None => Ok(()),
+        })
+        .collect()
+}
+
+fn live_share(consent: &consent::Model, partner: Uuid) -> bool {
+    consent.scope == ConsentScope::ShareWithPartners
+        && consent.revoked_at.is_none()
+        && consent.expires_at.is_none_or(|at| at > Utc::now())
+        && consent.partner_organisation_id.is_none_or(|p| p == partner)
+}
+
+db_test!(personal_fields_follow_role_and_consent, |db| async move {
+    db.seed(300).await;
+    let cast = cast(&db).await;
+    let received = referral::Entity::find()
+        .filter(referral::Column::ToOrganisationId.eq(cast.partner))
+        .all(&db.db)
+        .await
+        .expect("received");
+    let mut with_consent = None;
+    let mut without_consent = None;
+    for referral in &received {
+        let case = case::Entity::find_by_id(referral.case_id).one(&db.db).await.expect("case").expect("case");
+        let consents = consent::Entity::find()
+            .filter(consent::Column::PersonId.eq(case.person_id))
+            .all(&db.db)
+            .await
+            .expect("consents");
+        if consents.iter().any(|c| live_share(c, cast.partner)) {
+            with_consent.get_or_insert(case.person_id);
+        } else {
+            without_consent.get_or_insert(case.person_id);
+        }
+    }
+    let with_consent = with_consent.expect("a referred person who consented to sharing");
+    let without_consent = without_consent.expect("a referred person who did not");
+    let own_person = case::Entity::find()
+        .filter(case::Column::ReportingVolunteerId.eq(cast.volunteer))
+        .one(&db.db)
+        .await
+        .expect("case")
+        .expect("own case")
+        .person_id;
+
+    let forbidden = || Err("FORBIDDEN".to_owned());
+    let all_ok = vec![Ok(()); 7];
+    let all_forbidden = vec![forbidden(); 7];
+    let masked_only: Vec<Result<(), String>> =
+        PERSON_FIELDS.iter().map(|f| if *f == "nik" { forbidden() } else { Ok(()) }).collect();
+
+    let staff = Viewer::with_role(Role::Staff);
+    let partner = Viewer::partner(cast.partner);
+    let volunteer = Viewer::volunteer(cast.volunteer);
+    assert_eq!(person_fields(&db, &staff, with_consent).await, all_ok);
+    assert_eq!(person_fields(&db, &partner, with_consent).await, masked_only, "partner, consent given");
+    assert_eq!(person_fields(&db, &partner, without_consent).await, all_forbidden, "partner, no consent");
+    assert_eq!(person_fields(&db, &volunteer, own_person).await, masked_only, "volunteer, own case");
+    for role in [Role::Dashboard, Role::Admin] {
+        assert_eq!(person_fields(&db, &Viewer::with_role(role), with_consent).await, all_forbidden, "{role:?}");
+    }
+
+    // The case narrative follows the person's data; volunteer names follow the volunteer.
+    let query = "query($id: ID!) { volunteer(id: $id) { fullName phone status } }";
+    let id = json!({ "id": encode(NodeType::Volunteer, cast.volunteer).0 });
+    assert!(db.run_as(&staff, query, id.clone()).await.get("errors").is_none());
+    assert!(db.run_as(&volunteer, query, id.clone()).await.get("errors").is_none());
+    let dashboard = db.run_as(&Viewer::with_role(Role::Dashboard), query, id.clone()).await;
+    assert_eq!(error_code(&dashboard), Some("FORBIDDEN"));
+    assert!(dashboard["data"]["volunteer"]["fullName"].is_null());
+    assert!(dashboard["data"]["volunteer"]["status"].is_string(), "non-personal fields still served");
+    let summaries = db
+        .run_as(
+            &Viewer::with_role(Role::Dashboard),
+            "{ cases(first: 3) { nodes { summary referenceNumber } } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(error_code(&summaries), Some("FORBIDDEN"));
+    assert!(summaries["data"]["cases"]["nodes"][0]["referenceNumber"].is_string());
+
+    // Personal inputs are refused to those who may not read personal data.
+    let by_nik = db
+        .run_as(
+            &Viewer::with_role(Role::Dashboard),
+            r#"{ persons(filter: {nik: "6371010101010001"}) { totalCount } }"#,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(error_code(&by_nik), Some("FORBIDDEN"));
+    let by_name = db.run_as(&partner, "{ persons(orderBy: {field: FULL_NAME}) { totalCount } }", Value::Null).await;
+    assert_eq!(error_code(&by_name), Some("FORBIDDEN"));
+    assert!(
+        db.run("{ persons(orderBy: {field: FULL_NAME}) { totalCount } }", Value::Null).await.get("errors").is_none()
+    );
+});
+
+db_test!(personal_data_reads_are_audited_with_the_fields_read, |db| async move {
+    db.seed(50).await;
+    let person = person::Entity::find().one(&db.db).await.expect("person").expect("a person");
+    let before = audit_event::Entity::find().count(&db.db).await.expect("count");
+    db.data(
+        "query($id: ID!) { person(id: $id) { fullName phone ageBand } }",
+        json!({ "id": encode(NodeType::Person, person.id).0 }),
+    )
+    .await;
+    // Aggregates and non-personal fields leave no read record.
+    db.data(
+        "query($id: ID!) { person(id: $id) { ageBand sex } }",
+        json!({ "id": encode(NodeType::Person, person.id).0 }),
+    )
+    .await;
+    let events = audit_event::Entity::find()
+        .filter(audit_event::Column::Action.eq(AuditAction::Read))
+        .all(&db.db)
+        .await
+        .expect("events");
+    assert_eq!(events.len() as u64, audit_event::Entity::find().count(&db.db).await.expect("count") - before);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].person_id, Some(person.id));
+    assert_eq!(events[0].fields.as_deref(), Some("fullName,phone"));
+    assert_eq!(events[0].subject_type, "Person");
+    assert!(events[0].actor.starts_with("STAFF"));
+});
+
+async fn post(app: &axum::Router, authorization: Option<&str>, query: &str) -> (StatusCode, Value) {
+    let mut request = Request::post("/graphql").header("content-type", "application/json");
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
+    let request = request.body(Body::from(json!({ "query": query }).to_string())).expect("request");
+    let response = app.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    (status, serde_json::from_slice(&body).expect("json"))
+}
+
+db_test!(requests_need_a_valid_unrevoked_key, |db| async move {
+    db.seed(20).await;
+    let app = router(AppState::new(db.db.clone(), ApiConfig::default()));
+    let query = "{ viewer { role keyPrefix } }";
+    for authorization in [None, Some("Bearer"), Some("Basic dXNlcjpwYXNz"), Some("Bearer psm_not-a-key")] {
+        let (status, body) = post(&app, authorization, query).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization:?}");
+        assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
+        assert!(body.get("data").is_none());
+    }
+    let new = NewKey { role: Role::Dashboard, organisation: None, volunteer: None, name: "wall screen".into() };
+    let (key, stored) = create_key(&db.db, &new).await.map_err(|e| e.detail()).expect("key");
+    assert!(key.starts_with(&stored.prefix) && key.len() > 40);
+    assert_ne!(stored.secret_hash, key, "only the hash is stored");
+    let (status, body) = post(&app, Some(&format!("Bearer {key}")), query).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["viewer"], json!({ "role": "DASHBOARD", "keyPrefix": stored.prefix }));
+    // One changed character is a different key.
+    let mut forged = key.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).expect("ascii");
+    assert_eq!(post(&app, Some(&format!("Bearer {forged}")), query).await.0, StatusCode::UNAUTHORIZED);
+    let used = entity::api_key::Entity::find_by_id(stored.id).one(&db.db).await.expect("key").expect("key");
+    assert!(used.last_used_at.is_some());
+
+    revoke_key(&db.db, &stored.prefix).await.map_err(|e| e.detail()).expect("revoke");
+    let (status, body) = post(&app, Some(&format!("Bearer {key}")), query).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
+
+    // Partner and volunteer keys must name whom they stand for.
+    let partner = NewKey { role: Role::Partner, organisation: None, volunteer: None, name: String::new() };
+    assert_eq!(create_key(&db.db, &partner).await.err().map(|e| e.code()), Some("BAD_USER_INPUT"));
+
+    // The GraphiQL page and the health check stay open.
+    for uri in ["/graphiql", "/healthz"] {
+        let response =
+            app.clone().oneshot(Request::get(uri).body(Body::empty()).expect("request")).await.expect("response");
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+    }
+});
