@@ -146,6 +146,13 @@ pub struct ApiConfig {
     /// The city's offset from UTC in hours (Banjarmasin: WITA, UTC+8), for days and ages.
     #[arg(long, env = "PSM_UTC_OFFSET_HOURS", default_value_t = 8, global = true)]
     pub utc_offset_hours: i32,
+    /// Most changes one `referralChanges` page returns.
+    #[arg(long, env = "PSM_MAX_FEED_PAGE", default_value_t = 1000, global = true)]
+    pub max_feed_page: u32,
+    /// Seconds between the server's sweeps that expire overdue referrals and lapsed consents (each
+    /// feed read also sweeps first). Safe on several replicas at once.
+    #[arg(long, env = "PSM_SWEEP_SECONDS", default_value_t = 60, global = true)]
+    pub sweep_seconds: u64,
 }
 
 impl Default for ApiConfig {
@@ -159,6 +166,8 @@ impl Default for ApiConfig {
             max_buckets: 1000,
             max_complexity: 2000,
             utc_offset_hours: 8,
+            max_feed_page: 1000,
+            sweep_seconds: 60,
         }
     }
 }

@@ -84,6 +84,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     );
                 }
             }
+            spawn_sweeper(connection.clone(), cli.serve.api.sweep_seconds);
             let state = AppState::new(connection, cli.serve.api).with_demo_keys(demo_keys);
             app::serve(listener, state, shutdown_signal()).await?;
         }
@@ -131,6 +132,22 @@ async fn key_command(
         }
     }
     Ok(())
+}
+
+/// Expires overdue referrals and records lapsed consents every `seconds`, so that partner feeds show them
+/// even when nobody reads a feed. Every replica may run one: each row is claimed by a conditional update.
+fn spawn_sweeper(connection: sea_orm::DatabaseConnection, seconds: u64) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(seconds.max(1)));
+        loop {
+            tick.tick().await;
+            match psm_api::service::feed::sweep(&connection, chrono::Utc::now()).await {
+                Ok(swept) if swept != Default::default() => tracing::info!(?swept, "sweep"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error.detail(), "sweep failed; retrying at the next tick"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

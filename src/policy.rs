@@ -18,7 +18,7 @@
 
 use async_graphql::Context;
 use chrono::Utc;
-use entity::enums::{ConsentScope, Role};
+use entity::enums::Role;
 use entity::{
     award, case, case_category, case_status_change, consent, enrollment, organisation, outcome, person, programme,
     programme_category, referral, referral_event, region, training_attendance, volunteer,
@@ -232,15 +232,6 @@ pub enum Access {
     Full,
 }
 
-/// Whether a consent is live now and covers sharing with `organisation`.
-pub fn shares_with(consent: &consent::Model, organisation: Uuid) -> bool {
-    let now = Utc::now();
-    consent.scope == ConsentScope::ShareWithPartners
-        && consent.revoked_at.is_none()
-        && consent.expires_at.is_none_or(|expires| expires > now)
-        && consent.partner_organisation_id.is_none_or(|partner| partner == organisation)
-}
-
 /// What the viewer may read of `person` (a row it can already see).
 pub async fn person_access(ctx: &Context<'_>, person: &person::Model) -> AppResult<Access> {
     let viewer = viewer(ctx)?;
@@ -252,7 +243,7 @@ pub async fn person_access(ctx: &Context<'_>, person: &person::Model) -> AppResu
             let consents =
                 crate::graphql::loaders::children::<crate::graphql::types::person::PersonConsents>(ctx, person.id)
                     .await?;
-            if consents.iter().any(|consent| shares_with(consent, organisation)) {
+            if crate::service::feed::shares(&consents, organisation, Utc::now()) {
                 Access::Masked
             } else {
                 Access::None

@@ -181,6 +181,8 @@ pub async fn seed_demo(db: &DatabaseConnection, options: &SeedOptions) -> Result
         report.add(&inserted);
     }
     worker.await.map_err(|error| DbErr::Custom(format!("the demo data generator stopped: {error}")))?;
+    // Partners sync from their feeds, which start with every referral already sent to them.
+    crate::service::feed::backfill(db).await.map_err(|error| DbErr::Custom(error.detail()))?;
     bar.finish_and_clear();
     tracing::info!(
         cases = report.cases,

@@ -8,7 +8,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub api_key_id: Uuid,
+    /// Whose key space this is: the API key's id (or, for callers without a key, their label).
+    pub owner: String,
     pub key: String,
     /// The mutation the key was first used with.
     pub operation: String,

@@ -60,23 +60,22 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 table("idempotency_keys")
-                    .col(col::uuid("api_key_id"))
+                    .col(col::string("owner"))
                     .col(col::string("key"))
                     .col(col::string("operation"))
                     .col(col::string("request_hash"))
                     .col(col::text_null("response"))
                     .col(instant("created_at"))
                     .col(instant_null("completed_at"))
-                    .foreign_key(&mut fk("idempotency_keys", "api_key_id", "api_keys", "id"))
                     .take(),
             )
             .await?;
         manager
             .create_index(
                 Index::create()
-                    .name("ux_idempotency_keys_api_key_id_key")
+                    .name("ux_idempotency_keys_owner_key")
                     .table("idempotency_keys")
-                    .col("api_key_id")
+                    .col("owner")
                     .col("key")
                     .unique()
                     .take(),

@@ -8,19 +8,22 @@
 //! - [`loaders`]: DataLoaders through which every relation is followed.
 //! - [`types`]: one module per domain noun (object type, filter, orderBy).
 //! - [`query`]: the root Query type, one object per noun merged into [`QueryRoot`].
+//! - [`mutation`]: the root Mutation type and how every write runs (transaction, versions, audit,
+//!   idempotency).
 
 pub mod aggregate;
 pub mod batch;
 pub mod connection;
 pub mod ids;
 pub mod loaders;
+pub mod mutation;
 pub mod query;
 pub mod types;
 
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
 use crate::audit::{self, ReadLog};
@@ -28,14 +31,16 @@ use crate::auth::Viewer;
 use crate::config::ApiConfig;
 use crate::graphql::batch::Batches;
 use crate::graphql::loaders::{ChildrenLoader, CountLoader, PageLoader, RowLoader};
+pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
 /// The schema type served by psm-api.
-pub type PsmSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type PsmSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// The schema without data: enough to print the SDL.
-pub fn schema_builder() -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription).register_output_type::<query::Node>()
+pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+        .register_output_type::<query::Node>()
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.

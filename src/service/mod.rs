@@ -2,5 +2,10 @@
 //!
 //! # Layout
 //! - [`suppression`]: small-cell suppression of published counts.
+//! - [`workflow`]: the lifecycles of cases and referrals.
+//! - [`feed`]: each partner's ordered feed of referral changes, and the sweeps that expire referrals
+//!   and consents.
 
+pub mod feed;
 pub mod suppression;
+pub mod workflow;

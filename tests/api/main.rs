@@ -17,3 +17,4 @@ mod paging;
 mod schema;
 mod stats;
 mod suppression;
+mod writes;

@@ -56,6 +56,7 @@ macro_rules! root_fields {
 }
 
 mod case;
+mod feed;
 mod node;
 mod organisation;
 mod outcome;
@@ -83,4 +84,5 @@ pub struct QueryRoot(
     region::RegionQuery,
     stats::StatsQuery,
     viewer::ViewerQuery,
+    feed::FeedQuery,
 );
