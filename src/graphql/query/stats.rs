@@ -10,7 +10,7 @@ use entity::{
 };
 use futures_util::future::try_join_all;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement, UnionType};
-use sea_orm::{DatabaseBackend, Iterable};
+use sea_orm::{Condition, DatabaseBackend, Iterable};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
@@ -491,56 +491,83 @@ fn cases_as_of(instant: DateTime<Utc>) -> SelectStatement {
 /// The referrals as they stood at `instant`, from their event log: those sent by then, with the status and
 /// reason of their last event up to then, and the instants of their first answer and of their completion
 /// up to then. Other fields are today's.
+///
+/// The events are read in two joined derived tables (the last event of each referral by a window
+/// function, the answer and completion instants by grouping) rather than in correlated subqueries:
+/// PostgreSQL would run such a subquery again for every reference to its column, and the counts refer to
+/// the status many times (3.4 s against 0.4 s on the 100,000-case demo set).
 fn referrals_as_of(instant: DateTime<Utc>) -> SelectStatement {
-    let (e, r) = (Alias::new("e"), Alias::new("r"));
-    let events = |what: Expr| {
-        Query::select()
-            .expr(what)
-            .from_as(referral_event::Entity, e.clone())
-            .and_where(
-                Expr::col((e.clone(), referral_event::Column::ReferralId)).equals((r.clone(), referral::Column::Id)),
-            )
-            .and_where(Expr::col((e.clone(), referral_event::Column::OccurredAt)).lte(instant))
-            .take()
+    let (r, last, answers) = (Alias::new("r"), Alias::new("last_event"), Alias::new("answers"));
+    let events = |select: &mut SelectStatement| {
+        select
+            .from(referral_event::Entity)
+            .and_where(Expr::col((referral_event::Entity, referral_event::Column::OccurredAt)).lte(instant));
     };
-    let latest = |what: Expr| {
-        let subquery = events(what)
-            .order_by((e.clone(), referral_event::Column::OccurredAt), Order::Desc)
-            .order_by((e.clone(), referral_event::Column::Id), Order::Desc)
-            .limit(1)
-            .take();
-        Expr::SubQuery(None, Box::new(subquery.into()))
+    let mut latest = Query::select();
+    latest
+        .column(referral_event::Column::ReferralId)
+        .column(referral_event::Column::ToStatus)
+        .column(referral_event::Column::Reason)
+        .expr_as(
+            Expr::cust(
+                "ROW_NUMBER() OVER (PARTITION BY \"referral_events\".\"referral_id\" \
+                 ORDER BY \"referral_events\".\"occurred_at\" DESC, \"referral_events\".\"id\" DESC)",
+            ),
+            "position",
+        );
+    events(&mut latest);
+    let first = |statuses: &str| {
+        Expr::cust(format!(
+            "MIN(CASE WHEN \"referral_events\".\"to_status\" IN ({statuses}) THEN \"referral_events\".\"occurred_at\" END)"
+        ))
     };
-    let first = |statuses: &[&str]| {
-        let subquery = events(Expr::col((e.clone(), referral_event::Column::OccurredAt)).min())
-            .and_where(Expr::col((e.clone(), referral_event::Column::ToStatus)).is_in(statuses.iter().copied()))
-            .take();
-        Expr::SubQuery(None, Box::new(subquery.into()))
-    };
+    let mut answered = Query::select();
+    answered
+        .column(referral_event::Column::ReferralId)
+        .expr_as(first("'ACCEPTED', 'DECLINED'"), referral::Column::RespondedAt)
+        .expr_as(first("'COMPLETED'"), referral::Column::CompletedAt)
+        .group_by_col(referral_event::Column::ReferralId);
+    events(&mut answered);
+
     let mut select = Query::select();
     select.from_as(referral::Entity, r.clone());
     for column in referral::Column::iter() {
         match column {
-            // A referral sent by then without an event by then (a log gap) stands as sent.
+            // A referral sent by then without an event by then (a gap in the log) stands as sent.
             referral::Column::Status => {
-                let status = latest(Expr::col((e.clone(), referral_event::Column::ToStatus)));
+                let status = Expr::col((last.clone(), referral_event::Column::ToStatus));
                 select.expr_as(Func::coalesce([status, Expr::val("SENT")]), column);
             }
             referral::Column::Reason => {
-                select.expr_as(latest(Expr::col((e.clone(), referral_event::Column::Reason))), column);
+                select.expr_as(Expr::col((last.clone(), referral_event::Column::Reason)), column);
             }
-            referral::Column::RespondedAt => {
-                select.expr_as(first(&["ACCEPTED", "DECLINED"]), column);
-            }
-            referral::Column::CompletedAt => {
-                select.expr_as(first(&["COMPLETED"]), column);
+            referral::Column::RespondedAt | referral::Column::CompletedAt => {
+                select.expr_as(Expr::col((answers.clone(), column)), column);
             }
             _ => {
                 select.column((r.clone(), column));
             }
         }
     }
-    select.and_where(Expr::col((r, referral::Column::SentAt)).lte(instant));
+    select
+        .join_subquery(
+            JoinType::LeftJoin,
+            latest,
+            last.clone(),
+            Condition::all()
+                .add(
+                    Expr::col((last.clone(), referral_event::Column::ReferralId))
+                        .equals((r.clone(), referral::Column::Id)),
+                )
+                .add(Expr::col((last, "position")).eq(1)),
+        )
+        .join_subquery(
+            JoinType::LeftJoin,
+            answered,
+            answers.clone(),
+            Expr::col((answers, referral_event::Column::ReferralId)).equals((r.clone(), referral::Column::Id)),
+        )
+        .and_where(Expr::col((r, referral::Column::SentAt)).lte(instant));
     select
 }
 
