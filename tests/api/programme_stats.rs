@@ -279,3 +279,24 @@ db_test!(small_programme_counts_are_suppressed_but_targets_are_not, |db| async m
     }
     assert!(hidden > 0, "the data should have small cells for this test to mean anything");
 });
+
+db_test!(programme_and_outcome_stats_run_one_statement_plus_one_per_kind_of_key, |db| async move {
+    db.seed(300).await;
+    for (query, field) in [
+        (
+            "{ programmeStats(groupBy: [PROGRAMME, OWNER_ORGANISATION]) { groups { key { programme { name } ownerOrganisation { name } } enrolled { value } target } } }",
+            "programmeStats",
+        ),
+        (
+            "{ outcomeStats(groupBy: [PROGRAMME, KELURAHAN]) { groups { key { programme { name } kelurahan { name } } count { value } } } }",
+            "outcomeStats",
+        ),
+    ] {
+        let before = db.statements();
+        let response = db.run(query, Value::Null).await;
+        assert!(response.get("errors").is_none(), "{response:#}");
+        assert!(response["data"][field]["groups"].as_array().expect("groups").len() > 5, "{field}");
+        // The grouped statement, then one batch for each kind of key.
+        assert_eq!(db.statements() - before, 3, "{field}");
+    }
+});

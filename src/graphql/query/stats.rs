@@ -145,7 +145,7 @@ impl StatsQuery {
         let fact = OutcomeFact { as_of };
         let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
         let Published { total, groups } = published;
-        let keys = try_join_all(groups.iter().map(|group| outcome_key(ctx, &group_by, group))).await?;
+        let keys = outcome_keys(ctx, &group_by, &groups).await?;
         let shaped = groups.into_iter().zip(keys).map(|(group, key)| outcome_group(group, key)).collect();
         Ok(OutcomeStats {
             minimum_cell_size: settings.minimum_cell_size as i32,
@@ -193,7 +193,7 @@ impl StatsQuery {
                 None => true,
             })
             .collect();
-        let keys = try_join_all(groups.iter().map(|group| programme_key(ctx, &group_by, group))).await?;
+        let keys = programme_keys(ctx, &group_by, &groups).await?;
         let split = by_district.is_some();
         let shaped = groups.into_iter().zip(keys).map(|(group, key)| programme_group(group, key, split)).collect();
         Ok(ProgrammeStats {
@@ -980,36 +980,49 @@ fn outcome_group(group: PublishedGroup, key: OutcomeStatsKey) -> OutcomeStatsGro
     }
 }
 
-async fn outcome_key(
+/// The keys of the outcome groups, one dimension at a time, so that each loader is asked for every value
+/// of its dimension in one batch (resolving a group's whole key at once lets a group without a value run
+/// ahead to the next dimension and split that dimension's batch).
+async fn outcome_keys(
     ctx: &Context<'_>,
     dimensions: &[OutcomeDimension],
-    group: &PublishedGroup,
-) -> AppResult<OutcomeStatsKey> {
-    use entity::enums as db;
-    let mut key = OutcomeStatsKey::default();
-    for (dimension, value) in dimensions.iter().zip([&group.key.0, &group.key.1]) {
-        let Some(value) = value.clone() else { continue };
-        let unknown = || AppError::Internal(format!("unexpected {dimension:?} value {value}"));
-        match dimension {
-            OutcomeDimension::Type => {
-                key.outcome_type = Some(db::OutcomeType::parse(&value).ok_or_else(unknown)?.into())
-            }
-            OutcomeDimension::Group => {
-                key.outcome_group = Some(db::OutcomeGroup::parse(&value).ok_or_else(unknown)?.into())
-            }
-            OutcomeDimension::Programme => {
-                let id = Uuid::parse_str(&value).map_err(|_| unknown())?;
-                key.programme = loaders::row::<programme::Entity>(ctx, id).await?.map(Programme);
-            }
-            OutcomeDimension::Category => {
-                key.category = Some(db::PpksCategory::parse(&value).ok_or_else(unknown)?.into())
-            }
-            OutcomeDimension::District => key.district = region(ctx, value.clone()).await?,
-            OutcomeDimension::Kelurahan => key.kelurahan = region(ctx, value.clone()).await?,
-            _ => key.period = Some(value),
-        }
+    groups: &[PublishedGroup],
+) -> AppResult<Vec<OutcomeStatsKey>> {
+    let mut keys = vec![OutcomeStatsKey::default(); groups.len()];
+    for (position, dimension) in dimensions.iter().enumerate() {
+        try_join_all(keys.iter_mut().zip(groups).map(|(key, group)| {
+            let value = if position == 0 { &group.key.0 } else { &group.key.1 };
+            outcome_key_part(ctx, *dimension, value.clone(), key)
+        }))
+        .await?;
     }
-    Ok(key)
+    Ok(keys)
+}
+
+async fn outcome_key_part(
+    ctx: &Context<'_>,
+    dimension: OutcomeDimension,
+    value: Option<String>,
+    key: &mut OutcomeStatsKey,
+) -> AppResult<()> {
+    use entity::enums as db;
+    let Some(value) = value else { return Ok(()) };
+    let unknown = || AppError::Internal(format!("unexpected {dimension:?} value {value}"));
+    match dimension {
+        OutcomeDimension::Type => key.outcome_type = Some(db::OutcomeType::parse(&value).ok_or_else(unknown)?.into()),
+        OutcomeDimension::Group => {
+            key.outcome_group = Some(db::OutcomeGroup::parse(&value).ok_or_else(unknown)?.into())
+        }
+        OutcomeDimension::Programme => {
+            let id = Uuid::parse_str(&value).map_err(|_| unknown())?;
+            key.programme = loaders::row::<programme::Entity>(ctx, id).await?.map(Programme);
+        }
+        OutcomeDimension::Category => key.category = Some(db::PpksCategory::parse(&value).ok_or_else(unknown)?.into()),
+        OutcomeDimension::District => key.district = region(ctx, value.clone()).await?,
+        OutcomeDimension::Kelurahan => key.kelurahan = region(ctx, value.clone()).await?,
+        _ => key.period = Some(value),
+    }
+    Ok(())
 }
 
 /// Programmes, with their enrollments and the outcomes they delivered.
@@ -1183,24 +1196,39 @@ fn programme_group(group: PublishedGroup, key: ProgrammeStatsKey, split: bool) -
     }
 }
 
-async fn programme_key(
+/// The keys of the programme groups, one dimension at a time (see [`outcome_keys`]).
+async fn programme_keys(
     ctx: &Context<'_>,
     dimensions: &[ProgrammeDimension],
-    group: &PublishedGroup,
-) -> AppResult<ProgrammeStatsKey> {
-    let mut key = ProgrammeStatsKey::default();
-    for (dimension, value) in dimensions.iter().zip([&group.key.0, &group.key.1]) {
-        let Some(value) = value.clone() else { continue };
-        match dimension {
-            ProgrammeDimension::Programme => {
-                let id = Uuid::parse_str(&value)
-                    .map_err(|_| AppError::Internal(format!("unexpected programme id {value}")))?;
-                key.programme = loaders::row::<programme::Entity>(ctx, id).await?.map(Programme);
-            }
-            ProgrammeDimension::OwnerOrganisation => key.owner_organisation = organisation(ctx, &value).await?,
-            ProgrammeDimension::District => key.district = region(ctx, value.clone()).await?,
-            _ => key.period = Some(value),
-        }
+    groups: &[PublishedGroup],
+) -> AppResult<Vec<ProgrammeStatsKey>> {
+    let mut keys = vec![ProgrammeStatsKey::default(); groups.len()];
+    for (position, dimension) in dimensions.iter().enumerate() {
+        try_join_all(keys.iter_mut().zip(groups).map(|(key, group)| {
+            let value = if position == 0 { &group.key.0 } else { &group.key.1 };
+            programme_key_part(ctx, *dimension, value.clone(), key)
+        }))
+        .await?;
     }
-    Ok(key)
+    Ok(keys)
+}
+
+async fn programme_key_part(
+    ctx: &Context<'_>,
+    dimension: ProgrammeDimension,
+    value: Option<String>,
+    key: &mut ProgrammeStatsKey,
+) -> AppResult<()> {
+    let Some(value) = value else { return Ok(()) };
+    match dimension {
+        ProgrammeDimension::Programme => {
+            let id =
+                Uuid::parse_str(&value).map_err(|_| AppError::Internal(format!("unexpected programme id {value}")))?;
+            key.programme = loaders::row::<programme::Entity>(ctx, id).await?.map(Programme);
+        }
+        ProgrammeDimension::OwnerOrganisation => key.owner_organisation = organisation(ctx, &value).await?,
+        ProgrammeDimension::District => key.district = region(ctx, value.clone()).await?,
+        _ => key.period = Some(value),
+    }
+    Ok(())
 }
