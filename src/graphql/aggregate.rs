@@ -52,6 +52,11 @@ pub trait Fact {
     fn relations(&self) -> Vec<(usize, Vec<usize>)>;
     /// Durations whose value is reported, as (alias, SQL, the count whose rows they describe).
     fn durations(&self, backend: DatabaseBackend) -> Vec<(&'static str, Expr, usize)>;
+    /// Sums that count no people (a programme's target, its budget), as (alias, SQL): published as they
+    /// are, never suppressed. The SQL must return a 64-bit integer.
+    fn sums(&self) -> Vec<(&'static str, Expr)> {
+        Vec::new()
+    }
 }
 
 /// Limits and conventions of one statistics request.
@@ -61,17 +66,23 @@ pub struct Settings {
     pub max_buckets: usize,
 }
 
-/// One published group: its key, its counts (suppressed where needed) and its durations.
+/// One published group: its key, its counts (suppressed where needed), its durations and its sums.
 pub struct PublishedGroup {
     pub key: GroupKey,
     pub cells: Vec<Cell>,
     pub durations: Vec<Option<f64>>,
+    pub sums: Vec<i64>,
 }
 
 impl PublishedGroup {
     /// The `i`th duration of [`Fact::durations`]; `None` when it was not computed or is suppressed.
     pub fn duration(&self, i: usize) -> Option<f64> {
         self.durations.get(i).copied().flatten()
+    }
+
+    /// The `i`th sum of [`Fact::sums`] (0 for a group nothing was counted in).
+    pub fn sum(&self, i: usize) -> i64 {
+        self.sums.get(i).copied().unwrap_or(0)
     }
 
     /// The share `numerator / denominator` of two counts, when both are published and the denominator
@@ -135,8 +146,9 @@ pub async fn run<F: Fact>(
     let rows = db.query_all(&statement).await?;
     let counts = fact.counts();
     let durations = fact.durations(backend);
-    let mut total: Option<(Vec<u64>, Vec<Option<f64>>)> = None;
-    let mut counted: BTreeMap<GroupKey, (Vec<u64>, Vec<Option<f64>>)> = BTreeMap::new();
+    let sums = fact.sums();
+    let mut total: Option<Measured> = None;
+    let mut counted: BTreeMap<GroupKey, Measured> = BTreeMap::new();
     for row in rows {
         let mut values = Vec::with_capacity(counts.len());
         for (alias, _) in &counts {
@@ -147,13 +159,22 @@ pub async fn run<F: Fact>(
         for (alias, _, _) in &durations {
             measured.push(row.try_get::<Option<f64>>("", alias)?);
         }
+        let mut summed = Vec::with_capacity(sums.len());
+        for (alias, _) in &sums {
+            summed.push(row.try_get::<Option<i64>>("", alias)?.unwrap_or(0));
+        }
+        let measured = Measured { counts: values, durations: measured, sums: summed };
         if row.try_get::<i32>("", "is_total")? == 1 {
-            total = Some((values, measured));
+            total = Some(measured);
         } else {
-            counted.insert((row.try_get("", "d0")?, row.try_get("", "d1")?), (values, measured));
+            counted.insert((row.try_get("", "d0")?, row.try_get("", "d1")?), measured);
         }
     }
-    let total = total.unwrap_or_else(|| (vec![0; counts.len()], vec![None; durations.len()]));
+    let total = total.unwrap_or_else(|| Measured {
+        counts: vec![0; counts.len()],
+        durations: vec![None; durations.len()],
+        sums: vec![0; sums.len()],
+    });
 
     let keys = keys(&counted, time.map(|(position, _)| position), group_by.len(), &labels);
     let additive: Vec<bool> = group_by.iter().map(|d| fact.additive(*d)).collect();
@@ -174,6 +195,9 @@ fn statement<F: Fact>(
             select.expr_as(expr, alias);
         }
         for (alias, expr, _) in fact.durations(backend) {
+            select.expr_as(expr, alias);
+        }
+        for (alias, expr) in fact.sums() {
             select.expr_as(expr, alias);
         }
     };
@@ -233,17 +257,24 @@ fn keys<V>(
     keys.into_iter().collect()
 }
 
+/// What the statement returned for one group (or the total).
+struct Measured {
+    counts: Vec<u64>,
+    durations: Vec<Option<f64>>,
+    sums: Vec<i64>,
+}
+
 /// Suppresses the counts and shapes the groups.
 fn publish(
     relations: &[(usize, Vec<usize>)],
     described: &[usize],
     keys: Vec<GroupKey>,
-    counted: &BTreeMap<GroupKey, (Vec<u64>, Vec<Option<f64>>)>,
-    total: (Vec<u64>, Vec<Option<f64>>),
+    counted: &BTreeMap<GroupKey, Measured>,
+    total: Measured,
     additive: &[bool],
     k: u64,
 ) -> Published {
-    let measures = total.0.len();
+    let measures = total.counts.len();
     let mut counts: Vec<u64> = Vec::new();
     let mut equations: Vec<Equation> = Vec::new();
     let mut push_group = |counts: &mut Vec<u64>, values: &[u64]| {
@@ -254,10 +285,10 @@ fn publish(
         }
         base
     };
-    let empty = (vec![0; measures], Vec::new());
+    let empty = Measured { counts: vec![0; measures], durations: Vec::new(), sums: Vec::new() };
     let group_cells: Vec<usize> =
-        keys.iter().map(|key| push_group(&mut counts, &counted.get(key).unwrap_or(&empty).0)).collect();
-    let total_cell = push_group(&mut counts, &total.0);
+        keys.iter().map(|key| push_group(&mut counts, &counted.get(key).unwrap_or(&empty).counts)).collect();
+    let total_cell = push_group(&mut counts, &total.counts);
     // Along an additive dimension, the groups sharing the other dimension's value add up to a margin: the
     // total itself for one dimension, otherwise a figure a coarser request publishes.
     for (axis, _) in additive.iter().enumerate().filter(|(_, additive)| **additive) {
@@ -279,7 +310,7 @@ fn publish(
         }
     }
     let hidden = suppress(&counts, &equations, k);
-    let group = |key: GroupKey, base: usize, measured: &[Option<f64>]| PublishedGroup {
+    let group = |key: GroupKey, base: usize, measured: &Measured| PublishedGroup {
         key,
         cells: (0..measures).map(|m| Cell::new(counts[base + m], hidden[base + m])).collect(),
         // A duration describes the rows of one count: published only when that count is, and not zero.
@@ -288,16 +319,17 @@ fn publish(
             .enumerate()
             .map(|(i, of)| {
                 let described = base + of;
-                measured.get(i).copied().flatten().filter(|_| !hidden[described] && counts[described] > 0)
+                measured.durations.get(i).copied().flatten().filter(|_| !hidden[described] && counts[described] > 0)
             })
             .collect(),
+        sums: measured.sums.clone(),
     };
     let groups = keys
         .iter()
         .zip(&group_cells)
-        .map(|(key, &base)| group(key.clone(), base, counted.get(key).map_or(&[][..], |(_, d)| d.as_slice())))
+        .map(|(key, &base)| group(key.clone(), base, counted.get(key).unwrap_or(&empty)))
         .collect();
-    Published { total: group((None, None), total_cell, &total.1), groups }
+    Published { total: group((None, None), total_cell, &total), groups }
 }
 
 /// The SQL of a time bucket, formatted exactly as [`bucket_label`] formats it, in the city's time zone.

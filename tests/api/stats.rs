@@ -1,5 +1,5 @@
-//! `caseStats`: grouped counts agree with the list API, time buckets follow the city's time zone, and
-//! small cells are suppressed.
+//! `caseStats`, `referralStats` and `volunteerStats`: grouped counts agree with the list API, time buckets
+//! follow the city's time zone, `asOf` reproduces past figures, and small cells are suppressed.
 
 use chrono::{TimeZone, Utc};
 use entity::case;
@@ -509,4 +509,165 @@ db_test!(volunteer_stats_and_coverage_agree_with_the_list_api, |db| async move {
         .filter(|row| row["activeVolunteers"] == json!({ "value": 0, "suppressed": false }))
         .count();
     assert!(zeros > 0, "the demo data leaves some kelurahan without an active volunteer");
+});
+
+db_test!(referral_stats_as_of_stay_put_when_referrals_change_afterwards, |db| async move {
+    use entity::enums::ReferralStatus;
+    use entity::{referral, referral_event};
+    use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::Query;
+    use std::collections::BTreeMap;
+
+    db.seed(800).await;
+    let as_of = Utc.with_ymd_and_hms(2026, 5, 31, 16, 0, 0).single().expect("instant");
+    let query = "query($asOf: DateTime, $groupBy: [ReferralDimension!]!) {
+        referralStats(groupBy: $groupBy, asOf: $asOf) {
+            asOf
+            total { sent { value } responded { value } medianHoursToRespond medianHoursToComplete }
+            groups { key { status reason } sent { value } }
+        }
+    }";
+    let variables = json!({ "asOf": as_of.to_rfc3339(), "groupBy": ["STATUS", "REASON"] });
+    let run = |variables: Value| {
+        let db = &db;
+        async move {
+            let response = db.run_with(exact(), query, variables).await;
+            assert!(response.get("errors").is_none(), "{response:#}");
+            response["data"]["referralStats"].clone()
+        }
+    };
+    let figures = |stats: &Value| -> BTreeMap<(String, String), i64> {
+        stats["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|g| {
+                let key = &g["key"];
+                (
+                    (
+                        key["status"].as_str().expect("status").to_owned(),
+                        key["reason"].as_str().unwrap_or("").to_owned(),
+                    ),
+                    g["sent"]["value"].as_i64().expect("sent"),
+                )
+            })
+            .collect()
+    };
+    let before = run(variables.clone()).await;
+    assert!(before["asOf"].as_str().is_some_and(|s| s.starts_with("2026-05-31T16:00:00")), "{before}");
+
+    // An independent computation from the event log: referrals sent by then, each in the status and with
+    // the reason of its last event by then; hours to the first answer and to completion by then.
+    let referrals = referral::Entity::find().all(&db.db).await.expect("referrals");
+    let events = referral_event::Entity::find().all(&db.db).await.expect("events");
+    let mut expected: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let (mut respond, mut complete) = (Vec::new(), Vec::new());
+    for r in referrals.iter().filter(|r| r.sent_at <= as_of) {
+        let mine: Vec<&referral_event::Model> =
+            events.iter().filter(|e| e.referral_id == r.id && e.occurred_at <= as_of).collect();
+        let last = mine.iter().max_by_key(|e| (e.occurred_at, e.id)).expect("an event");
+        let reason = last.reason.map(|r| r.as_str().to_owned()).unwrap_or_default();
+        *expected.entry((last.to_status.as_str().to_owned(), reason)).or_default() += 1;
+        let hours = |status: &[ReferralStatus]| {
+            mine.iter()
+                .filter(|e| status.contains(&e.to_status))
+                .map(|e| e.occurred_at)
+                .min()
+                .map(|at| (at - r.sent_at).num_seconds() as f64 / 3600.0)
+        };
+        respond.extend(hours(&[ReferralStatus::Accepted, ReferralStatus::Declined]));
+        if last.to_status == ReferralStatus::Completed {
+            complete.extend(hours(&[ReferralStatus::Completed]));
+        }
+    }
+    assert_eq!(figures(&before), expected);
+    assert!(referrals.iter().any(|r| r.sent_at > as_of), "the data should have later referrals");
+    let total = &before["total"];
+    assert_eq!(total["sent"]["value"].as_i64(), Some(expected.values().sum::<i64>()));
+    assert_eq!(total["responded"]["value"].as_i64(), Some(respond.len() as i64));
+    respond.sort_by(f64::total_cmp);
+    complete.sort_by(f64::total_cmp);
+    let close = |a: &Value, b: Option<f64>| {
+        let (a, b) = (a.as_f64().expect("a number"), b.expect("a value"));
+        assert!((a - b).abs() < 1e-6, "{a} != {b}");
+    };
+    close(&total["medianHoursToRespond"], percentile(&respond, 0.5));
+    close(&total["medianHoursToComplete"], percentile(&complete, 0.5));
+
+    // Long after `asOf`: every pending referral is declined, every accepted one completed, and a new one
+    // is sent. Figures as of the past instant must not move; today's must.
+    let now = crate::support::fixed_now() + chrono::Duration::days(1);
+    let mut changed = 0;
+    for r in &referrals {
+        let (to, reason) = match r.status {
+            ReferralStatus::Sent => (ReferralStatus::Declined, Some("NO_CAPACITY")),
+            ReferralStatus::Accepted => (ReferralStatus::Completed, None),
+            _ => continue,
+        };
+        changed += 1;
+        let mut update = referral::Entity::update_many()
+            .col_expr(referral::Column::Status, Expr::value(to.as_str()))
+            .col_expr(referral::Column::Reason, Expr::value(reason))
+            .col_expr(referral::Column::UpdatedAt, Expr::value(now))
+            .filter(referral::Column::Id.eq(r.id));
+        update = if to == ReferralStatus::Completed {
+            update.col_expr(referral::Column::CompletedAt, Expr::value(now))
+        } else {
+            update.col_expr(referral::Column::RespondedAt, Expr::value(now))
+        };
+        update.exec(&db.db).await.expect("update the referral");
+        let insert = Query::insert()
+            .into_table(referral_event::Entity)
+            .columns([
+                referral_event::Column::Id,
+                referral_event::Column::ReferralId,
+                referral_event::Column::FromStatus,
+                referral_event::Column::ToStatus,
+                referral_event::Column::Reason,
+                referral_event::Column::Actor,
+                referral_event::Column::OccurredAt,
+            ])
+            .values_panic([
+                uuid::Uuid::now_v7().into(),
+                r.id.into(),
+                r.status.as_str().into(),
+                to.as_str().into(),
+                reason.into(),
+                "staff:test".into(),
+                now.into(),
+            ])
+            .take();
+        db.db.execute(&insert).await.expect("append an event");
+    }
+    assert!(changed > 0);
+    let template = referrals.first().expect("a referral");
+    let fresh = referral::ActiveModel {
+        id: sea_orm::Set(uuid::Uuid::now_v7()),
+        sent_at: sea_orm::Set(now),
+        respond_by: sea_orm::Set(now + chrono::Duration::days(14)),
+        status: sea_orm::Set(ReferralStatus::Sent),
+        reason: sea_orm::Set(None),
+        responded_at: sea_orm::Set(None),
+        completed_at: sea_orm::Set(None),
+        created_at: sea_orm::Set(now),
+        updated_at: sea_orm::Set(now),
+        ..sea_orm::ActiveModelTrait::reset_all(sea_orm::IntoActiveModel::into_active_model(template.clone()))
+    };
+    referral::Entity::insert(fresh).exec(&db.db).await.expect("send a new referral");
+
+    let after = run(variables).await;
+    assert_eq!(figures(&after), figures(&before), "figures as of a past instant changed");
+    assert_eq!(after["total"], before["total"]);
+    let today = run(json!({ "groupBy": ["STATUS"] })).await;
+    let statuses: Vec<&str> = today["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["key"]["status"].as_str().expect("status"))
+        .collect();
+    assert!(!statuses.contains(&"ACCEPTED"), "today no referral is accepted: {statuses:?}");
+    assert_eq!(today["total"]["sent"]["value"].as_i64(), Some(referrals.len() as i64 + 1));
+
+    let response = db.run(query, json!({ "groupBy": [], "asOf": "2100-01-01T00:00:00Z" })).await;
+    assert_eq!(error_code(&response), Some("BAD_USER_INPUT"));
 });

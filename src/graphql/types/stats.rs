@@ -4,7 +4,8 @@ use async_graphql::{Enum, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::graphql::types::enums::{
-    CaseSource, CaseStatus, PpksCategory, ReferralReason, ReferralStatus, Sex, Urgency, VolunteerStatus,
+    CaseSource, CaseStatus, OutcomeGroup, OutcomeType, PpksCategory, ReferralReason, ReferralStatus, Sex, Urgency,
+    VolunteerStatus,
 };
 use crate::graphql::types::organisation::Organisation;
 use crate::graphql::types::programme::Programme;
@@ -214,7 +215,7 @@ pub struct ReferralStatsGroup {
 pub struct ReferralStats {
     /// k: counts from 1 to k-1 are suppressed.
     pub minimum_cell_size: i32,
-    /// The instant the figures describe (the moment the request ran).
+    /// The instant the figures describe: the `asOf` asked for, or the moment the request ran.
     pub as_of: DateTime<Utc>,
     /// All referrals matching the filter.
     pub total: ReferralStatsGroup,
@@ -310,4 +311,163 @@ pub struct KelurahanCoverage {
     pub open_cases: Cell,
     /// `openCases / activeVolunteers`; null when either is suppressed or no volunteer is active.
     pub open_cases_per_active_volunteer: Option<f64>,
+}
+
+/// A dimension outcomes can be grouped by.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutcomeDimension {
+    /// What happened (got help, house rehabilitated, moved away, ...).
+    Type,
+    /// The group of the outcome type: success, needs follow-up, or neutral.
+    Group,
+    /// The programme that delivered the outcome (null in the key: no programme did).
+    Programme,
+    /// A PPKS category of the outcome's case. A case with several categories counts its outcomes once in
+    /// each, so category groups can add up to more than the total.
+    Category,
+    /// The kecamatan (district) of the outcome's case.
+    District,
+    /// The kelurahan (urban village) of the outcome's case.
+    Kelurahan,
+    /// The day the outcome was recorded (`recordedAt`), in the city's time zone (WITA).
+    RecordedDay,
+    /// The ISO week (Monday to Sunday) the outcome was recorded, in the city's time zone.
+    RecordedWeek,
+    /// The calendar month the outcome was recorded, in the city's time zone.
+    RecordedMonth,
+    /// The calendar quarter the outcome was recorded, in the city's time zone.
+    RecordedQuarter,
+    /// The calendar year the outcome was recorded, in the city's time zone.
+    RecordedYear,
+}
+
+/// The values of the grouping dimensions of one outcome group; fields not grouped by are null.
+#[derive(SimpleObject, Clone, Default)]
+pub struct OutcomeStatsKey {
+    /// The outcome type, when grouped by TYPE.
+    pub outcome_type: Option<OutcomeType>,
+    /// The outcome group, when grouped by GROUP.
+    pub outcome_group: Option<OutcomeGroup>,
+    /// The programme, when grouped by PROGRAMME (null also for the outcomes no programme delivered).
+    pub programme: Option<Programme>,
+    /// The category, when grouped by CATEGORY.
+    pub category: Option<PpksCategory>,
+    /// The kecamatan, when grouped by DISTRICT.
+    pub district: Option<Region>,
+    /// The kelurahan, when grouped by KELURAHAN.
+    pub kelurahan: Option<Region>,
+    /// The time bucket, when grouped by a time dimension (labels as in `CaseStatsKey.period`).
+    pub period: Option<String>,
+}
+
+/// Outcome counts for one group (or for all outcomes matching the filter). Each outcome counts in
+/// exactly one of success, needs follow-up and neutral, by its group.
+#[derive(SimpleObject, Clone)]
+pub struct OutcomeStatsGroup {
+    /// Which group this is.
+    pub key: OutcomeStatsKey,
+    /// Outcomes recorded.
+    pub count: Cell,
+    /// Outcomes in the SUCCESS group (got help, service delivered, house rehabilitated, enrolled).
+    pub success: Cell,
+    /// Outcomes in the NEEDS_FOLLOW_UP group (proposed to DTSEN, could not contact, other).
+    pub needs_follow_up: Cell,
+    /// Outcomes in the NEUTRAL group (not eligible, moved away, deceased).
+    pub neutral: Cell,
+    /// Outcomes Dinsos verified.
+    pub verified: Cell,
+    /// `verified / count` (0 to 1); null when either is suppressed or the group is empty.
+    pub share_verified: Option<f64>,
+}
+
+/// Outcome counts grouped by up to two dimensions, with small cells suppressed.
+#[derive(SimpleObject, Clone)]
+pub struct OutcomeStats {
+    /// k: counts from 1 to k-1 are suppressed.
+    pub minimum_cell_size: i32,
+    /// The instant the figures describe: the `asOf` asked for, or the moment the request ran.
+    pub as_of: DateTime<Utc>,
+    /// All outcomes matching the filter (not the sum of the groups when grouping by category).
+    pub total: OutcomeStatsGroup,
+    /// One entry per group, ordered by the grouping values; time buckets in order, none missing.
+    pub groups: Vec<OutcomeStatsGroup>,
+}
+
+/// A dimension programmes can be grouped by.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProgrammeDimension {
+    /// The programme itself.
+    Programme,
+    /// The organisation that owns and runs the programme.
+    OwnerOrganisation,
+    /// The kecamatan (district) of the enrolled case, or of the case an outcome belongs to. A programme's
+    /// target and budget cannot be split by district: they are null in these groups (the total has them).
+    District,
+    /// The day the programme starts (`startsOn`): programmes are counted by when they start, so that
+    /// targets and budgets add up per period.
+    StartedDay,
+    /// The ISO week the programme starts.
+    StartedWeek,
+    /// The calendar month the programme starts.
+    StartedMonth,
+    /// The calendar quarter the programme starts.
+    StartedQuarter,
+    /// The calendar year the programme starts, e.g. the 2025 programmes.
+    StartedYear,
+}
+
+/// The values of the grouping dimensions of one programme group; fields not grouped by are null.
+#[derive(SimpleObject, Clone, Default)]
+pub struct ProgrammeStatsKey {
+    /// The programme, when grouped by PROGRAMME.
+    pub programme: Option<Programme>,
+    /// The owner organisation, when grouped by OWNER_ORGANISATION.
+    pub owner_organisation: Option<Organisation>,
+    /// The kecamatan, when grouped by DISTRICT.
+    pub district: Option<Region>,
+    /// The time bucket of the programme's start, when grouped by a time dimension (labels as in
+    /// `CaseStatsKey.period`).
+    pub period: Option<String>,
+}
+
+/// Programme figures for one group (or for all programmes matching the filter). Enrollments and
+/// outcomes are counts of people and suppressed as in `caseStats`; target and budget are the
+/// programmes' own figures, summed over the group's programmes once each, and never suppressed.
+#[derive(SimpleObject, Clone)]
+pub struct ProgrammeStatsGroup {
+    /// Which group this is.
+    pub key: ProgrammeStatsKey,
+    /// Cases ever enrolled in the group's programmes, whatever the enrollment's status now (enrolled,
+    /// completed or exited). A case in two programmes counts in each.
+    pub enrolled: Cell,
+    /// The number of people the group's programmes aim to reach, summed over the programmes; null in
+    /// groups by DISTRICT, which a target does not split into.
+    pub target: Option<i64>,
+    /// `enrolled / target` (1 means the target is met; it can exceed 1); null when `enrolled` is
+    /// suppressed, or the target is null or zero.
+    pub reach: Option<f64>,
+    /// Outcomes the group's programmes delivered (outcomes that name the programme).
+    pub outcomes: Cell,
+    /// Of those, outcomes in the SUCCESS group.
+    pub success: Cell,
+    /// Of those, outcomes in the NEEDS_FOLLOW_UP group.
+    pub needs_follow_up: Cell,
+    /// Of those, outcomes in the NEUTRAL group.
+    pub neutral: Cell,
+    /// The budget of the group's programmes in whole rupiah (IDR), summed over the programmes; a 64-bit
+    /// number, as `Programme.budgetIdr`. Null in groups by DISTRICT, which a budget does not split into.
+    pub budget_idr: Option<i64>,
+}
+
+/// Programme figures grouped by up to two dimensions, with small counts suppressed.
+#[derive(SimpleObject, Clone)]
+pub struct ProgrammeStats {
+    /// k: counts from 1 to k-1 are suppressed.
+    pub minimum_cell_size: i32,
+    /// The instant the figures describe (the moment the request ran).
+    pub as_of: DateTime<Utc>,
+    /// All programmes matching the filter, with their whole target and budget.
+    pub total: ProgrammeStatsGroup,
+    /// One entry per group, ordered by the grouping values; time buckets in order, none missing.
+    pub groups: Vec<ProgrammeStatsGroup>,
 }
