@@ -520,3 +520,33 @@ db_test!(requests_need_a_valid_unrevoked_key, |db| async move {
         assert_eq!(response.status(), StatusCode::OK, "{uri}");
     }
 });
+
+db_test!(statistics_are_for_city_roles_and_exact_only_for_staff, |db| async move {
+    db.seed(200).await;
+    let cast = cast(&db).await;
+    let query = "query($exact: Boolean!) { caseStats(groupBy: [KELURAHAN, CATEGORY], exact: $exact) {
+        minimumCellSize groups { count { value suppressed } } } }";
+    let dashboard = db.data_as(&Viewer::with_role(Role::Dashboard), query, json!({ "exact": false })).await;
+    let cells: Vec<&Value> =
+        dashboard["caseStats"]["groups"].as_array().expect("groups").iter().map(|g| &g["count"]).collect();
+    assert_eq!(dashboard["caseStats"]["minimumCellSize"], 5);
+    assert!(cells.iter().any(|c| c["suppressed"] == true), "small cells exist in 200 cases by kelurahan x category");
+    assert!(cells.iter().all(|c| c["value"].as_i64().is_none_or(|v| v == 0 || v >= 5)));
+
+    let exact = db.data(query, json!({ "exact": true })).await;
+    assert_eq!(exact["caseStats"]["minimumCellSize"], 1);
+    let groups = exact["caseStats"]["groups"].as_array().expect("groups");
+    assert!(groups.iter().all(|g| g["count"]["suppressed"] == false));
+    assert!(groups.iter().any(|g| g["count"]["value"].as_i64().is_some_and(|v| (1..5).contains(&v))));
+
+    for viewer in [Viewer::with_role(Role::Dashboard), Viewer::with_role(Role::Admin)] {
+        let refused = db.run_as(&viewer, query, json!({ "exact": true })).await;
+        assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{viewer:?}");
+    }
+    for viewer in [Viewer::partner(cast.partner), Viewer::volunteer(cast.volunteer)] {
+        let refused = db.run_as(&viewer, query, json!({ "exact": false })).await;
+        assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{viewer:?}");
+        let coverage = db.run_as(&viewer, "{ volunteerCoverage { openCases { value } } }", Value::Null).await;
+        assert_eq!(error_code(&coverage), Some("FORBIDDEN"));
+    }
+});

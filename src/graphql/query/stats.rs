@@ -33,15 +33,24 @@ use crate::graphql::types::stats::{
 use crate::graphql::types::volunteer::Volunteer;
 use crate::graphql::types::volunteer::VolunteerFilter;
 use crate::graphql::types::{config, db};
+use crate::policy;
 use crate::service::suppression::{Equation, suppress};
+use entity::enums::Role;
 
 #[derive(Default)]
 pub struct StatsQuery;
 
-fn settings(ctx: &Context<'_>) -> AppResult<Settings> {
+/// The settings of one statistics request. Statistics are city-wide figures for STAFF, DASHBOARD and
+/// ADMIN keys; volunteers and partners work from their own lists. Only STAFF, who may read the personal
+/// data behind every figure, may ask for `exact` (unsuppressed) figures.
+fn settings(ctx: &Context<'_>, exact: bool) -> AppResult<Settings> {
+    policy::require(ctx, &[Role::Staff, Role::Dashboard, Role::Admin], "read city-wide statistics")?;
+    if exact {
+        policy::require(ctx, &[Role::Staff], "ask for exact (unsuppressed) statistics")?;
+    }
     let config = config(ctx)?;
     Ok(Settings {
-        minimum_cell_size: u64::from(std::cmp::max(config.minimum_cell_size, 1)),
+        minimum_cell_size: if exact { 1 } else { u64::from(std::cmp::max(config.minimum_cell_size, 1)) },
         offset: config.city_offset(),
         max_buckets: config.max_buckets as usize,
     })
@@ -57,6 +66,11 @@ impl StatsQuery {
     async fn case_stats(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "STAFF only: exact figures, nothing suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
+            default
+        )]
+        exact: bool,
         #[graphql(desc = "Which cases to count; the same filter as `cases`.")] filter: Option<CaseFilter>,
         #[graphql(desc = "Up to two dimensions to group by (at most one of them a time dimension).", default)]
         group_by: Vec<CaseDimension>,
@@ -68,7 +82,7 @@ impl StatsQuery {
         as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<CaseStats> {
         let instant = aggregate::as_of(as_of)?;
-        let settings = settings(ctx)?;
+        let settings = settings(ctx, exact)?;
         let condition = filter.unwrap_or_default().condition()?;
         let durations = selected(ctx, &["medianDaysToClose", "p90DaysToClose"]);
         let fact = CaseFact { as_of, durations };
@@ -92,6 +106,11 @@ impl StatsQuery {
     async fn referral_stats(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "STAFF only: exact figures, nothing suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
+            default
+        )]
+        exact: bool,
         #[graphql(desc = "Which referrals to count; the same filter as `referrals`.")] filter: Option<ReferralFilter>,
         #[graphql(desc = "Up to two dimensions to group by (at most one of them a time dimension).", default)]
         group_by: Vec<ReferralDimension>,
@@ -105,7 +124,7 @@ impl StatsQuery {
         as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<ReferralStats> {
         let instant = aggregate::as_of(as_of)?;
-        let settings = settings(ctx)?;
+        let settings = settings(ctx, exact)?;
         let condition = filter.unwrap_or_default().condition()?;
         let durations = selected(ctx, &["medianHoursToRespond", "medianHoursToComplete"]);
         let fact = ReferralFact { as_of, durations };
@@ -127,6 +146,11 @@ impl StatsQuery {
     async fn outcome_stats(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "STAFF only: exact figures, nothing suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
+            default
+        )]
+        exact: bool,
         #[graphql(desc = "Which outcomes to count; the same filter as `outcomes`.")] filter: Option<OutcomeFilter>,
         #[graphql(desc = "Up to two dimensions to group by (at most one of them a time dimension).", default)]
         group_by: Vec<OutcomeDimension>,
@@ -140,7 +164,7 @@ impl StatsQuery {
         as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<OutcomeStats> {
         let instant = aggregate::as_of(as_of)?;
-        let settings = settings(ctx)?;
+        let settings = settings(ctx, exact)?;
         let condition = filter.unwrap_or_default().condition()?;
         let fact = OutcomeFact { as_of };
         let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
@@ -163,6 +187,11 @@ impl StatsQuery {
     async fn programme_stats(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "STAFF only: exact figures, nothing suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
+            default
+        )]
+        exact: bool,
         #[graphql(desc = "Which programmes to count; the same filter as `programmes`.")] filter: Option<
             ProgrammeFilter,
         >,
@@ -173,7 +202,7 @@ impl StatsQuery {
         )]
         period: Option<StatsPeriod>,
     ) -> async_graphql::Result<ProgrammeStats> {
-        let settings = settings(ctx)?;
+        let settings = settings(ctx, exact)?;
         let condition = filter.unwrap_or_default().condition()?;
         let db = db(ctx)?;
         let fact = ProgrammeFact {
@@ -210,6 +239,11 @@ impl StatsQuery {
     async fn volunteer_stats(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "STAFF only: exact figures, nothing suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
+            default
+        )]
+        exact: bool,
         #[graphql(desc = "Which volunteers to count; the same filter as `volunteers`.")] filter: Option<
             VolunteerFilter,
         >,
@@ -220,7 +254,7 @@ impl StatsQuery {
         )]
         trained_within_months: u32,
     ) -> async_graphql::Result<VolunteerStats> {
-        let settings = settings(ctx)?;
+        let settings = settings(ctx, exact)?;
         let today = crate::graphql::types::city_today(ctx)?;
         let trained_since = today
             .checked_sub_months(chrono::Months::new(trained_within_months))
@@ -242,8 +276,16 @@ impl StatsQuery {
     /// Every kelurahan with its active PSM volunteers and its open cases, in code order, in one SQL
     /// statement: the kelurahan showing a true 0 active volunteers are those no active PSM covers. Small
     /// counts are suppressed as in `caseStats`, each column against its city-wide total.
-    async fn volunteer_coverage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<KelurahanCoverage>> {
-        let settings = settings(ctx)?;
+    async fn volunteer_coverage(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "STAFF only: exact figures, nothing suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
+            default
+        )]
+        exact: bool,
+    ) -> async_graphql::Result<Vec<KelurahanCoverage>> {
+        let settings = settings(ctx, exact)?;
         let db = db(ctx)?;
         // Each count is grouped once over its table (open cases through the status index), then joined to
         // the 52 kelurahan, so that kelurahan without volunteers or open cases appear with 0.
