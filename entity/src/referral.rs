@@ -23,6 +23,10 @@ pub struct Model {
     pub responded_at: Option<DateTimeUtc>,
     pub completed_at: Option<DateTimeUtc>,
     pub version: i32,
+    /// Why STAFF sent it without the person's consent to share with this partner; `None` when the
+    /// consent allowed it. Such a referral stays in the partner's feed when a consent lapses (it never
+    /// rested on one), and carries no personal data.
+    pub consent_override_reason: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(has_many)]

@@ -121,6 +121,11 @@ impl MigrationTrait for Migration {
             .await?;
         index(manager, "referral_changes", &["referral_id"]).await?;
 
+        // Why a referral was sent without the person's consent to share (STAFF override), if it was.
+        manager
+            .alter_table(Table::alter().table("referrals").add_column(col::text_null("consent_override_reason")).take())
+            .await?;
+
         // A consent whose expiry has been turned into feed tombstones.
         manager
             .alter_table(Table::alter().table("consents").add_column(instant_null("lapse_recorded_at")).take())
@@ -131,6 +136,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_index(Index::drop().name("ix_consents_expires_at").table("consents").to_owned()).await?;
         manager.alter_table(Table::alter().table("consents").drop_column("lapse_recorded_at").take()).await?;
+        manager.alter_table(Table::alter().table("referrals").drop_column("consent_override_reason").take()).await?;
         drop_tables(manager, &["referral_changes", "partner_feeds", "idempotency_keys", "audit_events", "api_keys"])
             .await
     }

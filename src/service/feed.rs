@@ -86,11 +86,13 @@ pub fn shares(consents: &[consent::Model], organisation: Uuid, now: DateTime<Utc
 }
 
 /// After `person`'s sharing consent was revoked or lapsed: every partner holding a referral of theirs
-/// that no live consent still covers gets a tombstone (once).
+/// that no live consent still covers gets a tombstone (once). Referrals STAFF sent without consent (an
+/// override) never rested on a consent, hold no personal data, and stay.
 pub async fn consent_lost(txn: &DatabaseTransaction, person: Uuid, cause: &str, now: DateTime<Utc>) -> AppResult<()> {
     let consents = consent::Entity::find().filter(consent::Column::PersonId.eq(person)).all(txn).await?;
     for referral in referrals_of(txn, person).await? {
-        if !shares(&consents, referral.to_organisation_id, now)
+        if referral.consent_override_reason.is_none()
+            && !shares(&consents, referral.to_organisation_id, now)
             && latest_kind(txn, referral.id).await? == Some(ChangeKind::Upsert)
         {
             append(txn, referral.to_organisation_id, referral.id, ChangeKind::Tombstone, cause, now).await?;

@@ -9,6 +9,7 @@ mod support;
 mod access;
 mod derived;
 mod errors;
+mod feed;
 mod filters;
 mod http;
 mod migrations;

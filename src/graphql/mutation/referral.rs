@@ -243,6 +243,7 @@ async fn send(write: &Write, input: &SendReferralInput) -> AppResult<Uuid> {
         responded_at: Set(None),
         completed_at: Set(None),
         version: Set(1),
+        consent_override_reason: Set(if consented { None } else { override_reason.map(str::to_owned) }),
         created_at: Set(write.now),
         updated_at: Set(write.now),
     };

@@ -69,9 +69,17 @@ impl Referral {
         self.0.responded_at.map(|at| (at - self.0.sent_at).num_hours())
     }
 
-    /// Version of the record, raised by every change.
+    /// Version of the record, raised by every change. Pass it back to `acceptReferral` and the other
+    /// answers: an answer based on an older version is refused with CONFLICT.
     async fn version(&self) -> i32 {
         self.0.version
+    }
+
+    /// Why Dinsos sent this referral without the person's consent to share with this partner (for
+    /// example an emergency); null when the consent allowed it. Without consent, no personal data of
+    /// the person is served to the partner.
+    async fn consent_override_reason(&self) -> Option<&str> {
+        self.0.consent_override_reason.as_deref()
     }
 
     /// The referred case.
