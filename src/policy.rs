@@ -117,6 +117,15 @@ macro_rules! public {
 
 public!(region, organisation, programme, programme_category);
 
+impl Guarded for entity::audit_event::Entity {
+    fn scope(viewer: &Viewer) -> Option<Condition> {
+        match viewer.role {
+            Role::Admin => None,
+            Role::Staff | Role::Volunteer | Role::Partner | Role::Dashboard => nothing(),
+        }
+    }
+}
+
 impl Guarded for volunteer::Entity {
     fn scope(viewer: &Viewer) -> Option<Condition> {
         match viewer.role {
@@ -360,5 +369,7 @@ impersonal!(
     crate::graphql::types::programme::ProgrammeFilter,
     crate::graphql::types::programme::ProgrammeOrder,
     crate::graphql::types::referral::ReferralFilter,
-    crate::graphql::types::referral::ReferralOrder
+    crate::graphql::types::referral::ReferralOrder,
+    crate::graphql::types::audit::AuditEventFilter,
+    crate::graphql::types::audit::AuditEventOrder
 );

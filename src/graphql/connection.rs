@@ -93,6 +93,7 @@ macro_rules! keyed_by_id {
 }
 
 keyed_by_id!(
+    audit_event,
     organisation,
     volunteer,
     training_attendance,

@@ -550,3 +550,56 @@ db_test!(statistics_are_for_city_roles_and_exact_only_for_staff, |db| async move
         assert_eq!(error_code(&coverage), Some("FORBIDDEN"));
     }
 });
+
+db_test!(admins_query_the_audit_trail_and_export_a_persons_record, |db| async move {
+    db.seed(50).await;
+    let person = person::Entity::find().one(&db.db).await.expect("person").expect("a person");
+    let person_id = encode(NodeType::Person, person.id).0;
+    // Staff reads the person's name and changes a case of theirs.
+    db.data("query($id: ID!) { person(id: $id) { fullName address } }", json!({ "id": person_id })).await;
+    let case =
+        case::Entity::find().filter(case::Column::PersonId.eq(person.id)).one(&db.db).await.expect("c").expect("case");
+    db.data(
+        "mutation($id: ID!, $v: Int!) { updateCase(id: $id, version: $v, input: {urgency: EMERGENCY}) { case { id } } }",
+        json!({ "id": encode(NodeType::Case, case.id).0, "v": case.version }),
+    )
+    .await;
+
+    let trail = "query($p: ID!) { auditEvents(filter: {personId: $p}) { totalCount nodes { action subjectType fields actor before after } } }";
+    for role in [Role::Staff, Role::Dashboard] {
+        let refused = db.run_as(&Viewer::with_role(role), trail, json!({ "p": person_id })).await;
+        assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{role:?}");
+    }
+    let admin = Viewer::with_role(Role::Admin);
+    let events = db.data_as(&admin, trail, json!({ "p": person_id })).await;
+    let nodes = events["auditEvents"]["nodes"].as_array().expect("nodes");
+    let read = nodes.iter().find(|n| n["action"] == "READ").expect("the read is recorded");
+    assert_eq!(read["fields"], json!(["address", "fullName"]));
+    assert!(read["actor"].as_str().is_some_and(|a| a.starts_with("STAFF")));
+    let update = nodes.iter().find(|n| n["action"] == "UPDATE" && n["subjectType"] == "Case").expect("the write");
+    let before: Value = serde_json::from_str(update["before"].as_str().expect("before")).expect("json");
+    let after: Value = serde_json::from_str(update["after"].as_str().expect("after")).expect("json");
+    assert_eq!(after["urgency"], "EMERGENCY");
+    assert_eq!(before["urgency"], case.urgency.as_str());
+
+    let export = db
+        .data_as(&admin, "query($p: ID!) { personRecord(id: $p) { generatedAt record } }", json!({ "p": person_id }))
+        .await;
+    let record: Value = serde_json::from_str(export["personRecord"]["record"].as_str().expect("record")).expect("json");
+    assert_eq!(record["person"]["full_name"], person.full_name);
+    assert!(
+        record["cases"]
+            .as_array()
+            .is_some_and(|cases| cases.iter().any(|c| c["reference_number"] == case.reference_number))
+    );
+    assert_eq!(record["accessTrail"].as_array().map(Vec::len), Some(nodes.len()));
+    let exports = audit_event::Entity::find()
+        .filter(audit_event::Column::PersonId.eq(person.id))
+        .filter(audit_event::Column::Action.eq(AuditAction::Export))
+        .count(&db.db)
+        .await
+        .expect("count");
+    assert_eq!(exports, 1, "the export is itself recorded");
+    let refused = db.run("query($p: ID!) { personRecord(id: $p) { record } }", json!({ "p": person_id })).await;
+    assert_eq!(error_code(&refused), Some("FORBIDDEN"));
+});

@@ -55,6 +55,7 @@ macro_rules! root_fields {
     };
 }
 
+mod audit;
 mod case;
 mod feed;
 mod node;
@@ -85,4 +86,5 @@ pub struct QueryRoot(
     stats::StatsQuery,
     viewer::ViewerQuery,
     feed::FeedQuery,
+    audit::AuditQuery,
 );

@@ -11,6 +11,7 @@ use crate::config::ApiConfig;
 use crate::error::{AppError, AppResult};
 use crate::graphql::connection::{PageArgs, PageLimits};
 
+pub mod audit;
 pub mod case;
 pub mod enums;
 pub mod organisation;
