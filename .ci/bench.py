@@ -69,11 +69,13 @@ def psql(sql, database=DB):
     return result.stdout.strip()
 
 
+KEY = None  # a DASHBOARD key, created for the run
+
+
 def post(query):
     body = json.dumps({"query": query}).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{PORT}/graphql", data=body, headers={"content-type": "application/json"}
-    )
+    headers = {"content-type": "application/json", "authorization": f"Bearer {KEY}"}
+    request = urllib.request.Request(f"http://127.0.0.1:{PORT}/graphql", data=body, headers=headers)
     started = time.perf_counter()
     with urllib.request.urlopen(request) as response:
         payload = json.load(response)
@@ -96,9 +98,10 @@ def captured_statement(log, offset):
         handle.seek(offset)
         lines = handle.read().splitlines()
     for i, line in enumerate(lines):
-        # The statistics statement is the first the request runs; key lookups follow it.
+        # The statistics statement is the first the request runs after authentication; key lookups follow it.
         match = re.search(r"duration: [\d.]+ ms\s+execute [^:]+: (SELECT .*)$", line)
-        if match:
+        # The key lookup that authenticates the request comes first; it is not the statistics statement.
+        if match and '"api_keys"' not in match.group(1):
             parameters = []
             if i + 1 < len(lines) and "DETAIL:  parameters:" in lines[i + 1]:
                 detail = lines[i + 1].split("parameters:", 1)[1]
@@ -130,6 +133,14 @@ def main():
         print(f"seeding {CASES} cases into {DB} (about a minute per million)", file=sys.stderr)
         subprocess.run([BINARY, "--database-url", f"{SERVER}/{DB}", "seed", "--demo", "--cases", str(CASES)], check=True)
     cases = psql("SELECT count(*) FROM cases")
+    global KEY
+    subprocess.run([BINARY, "--database-url", f"{SERVER}/{DB}", "migrate"], check=True)
+    KEY = subprocess.run(
+        [BINARY, "--database-url", f"{SERVER}/{DB}", "key", "create", "--role", "DASHBOARD", "--name", "benchmark"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     psql(f'ALTER DATABASE "{DB}" SET log_min_duration_statement = 0', "postgres")
     server = subprocess.Popen(
         [BINARY, "--database-url", f"{SERVER}/{DB}", "--listen", f"127.0.0.1:{PORT}"],

@@ -68,3 +68,24 @@ db_test!(http_routes_serve_graphql_graphiql_sdl_and_health, |db| async move {
     assert_eq!(json["data"]["region"]["name"], "Banjarmasin Selatan", "{json}");
     assert_eq!(json["data"]["region"]["children"].as_array().map(Vec::len), Some(12), "{json}");
 });
+
+db_test!(graphiql_opens_with_the_demo_key_of_the_chosen_role, |db| async move {
+    db.seed(20).await;
+    let keys = psm_api::auth::create_demo_keys(&db.db).await.map_err(|e| e.detail()).expect("demo keys");
+    assert_eq!(keys.len(), 5, "one per role");
+    assert_eq!(psm_api::auth::demo_keys(&db.db).await.map_err(|e| e.detail()).expect("present"), keys);
+    let app = router(AppState::new(db.db.clone(), ApiConfig::default()).with_demo_keys(keys.clone()));
+    let key_of = |role: Role| keys.iter().find(|(r, _)| *r == role).map(|(_, k)| k.clone()).expect("key");
+    let (_, page) = get(&app, "/graphiql").await;
+    assert!(page.contains(&format!("Bearer {}", key_of(Role::Staff))), "STAFF by default");
+    let (_, page) = get(&app, "/graphiql?role=partner").await;
+    assert!(page.contains(&format!("Bearer {}", key_of(Role::Partner))));
+    // The demo keys work, each as its role.
+    let (status, body) = get_with_key(&app, "/graphql?query=%7Bviewer%7Brole%7D%7D", &key_of(Role::Volunteer)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("VOLUNTEER"), "{body}");
+    // Without demo keys (PostgreSQL), the page sends none.
+    let plain = router(AppState::new(db.db.clone(), ApiConfig::default()));
+    let (_, page) = get(&plain, "/graphiql").await;
+    assert!(!page.contains("Bearer"));
+});
