@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -57,13 +57,23 @@ pub fn router(state: AppState) -> Router {
 
 /// Runs a GraphQL request as the caller its `Authorization: Bearer <key>` header names. Without a valid
 /// key the answer is HTTP 401 with one `UNAUTHENTICATED` error and nothing is executed.
-async fn graphql_handler(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+async fn graphql_handler(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
+    let request = request.into_inner();
+    if method == Method::GET && writes(&request) {
+        // GraphQL over HTTP: GET is for queries only, so that a link or a prefetch can never change data.
+        let body = json!({ "errors": [{ "message": "mutations must be sent with POST", "extensions": { "code": "METHOD_NOT_ALLOWED" } }] });
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], Json(body)).into_response();
+    }
     // A header that is not valid text is present but unusable: invalid, not missing.
     let authorization = headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
     match auth::authenticate(&state.db, authorization).await {
         Ok(viewer) => {
-            GraphQLResponse::from(graphql::execute(&state.schema, request.into_inner(), &state.db, &viewer).await)
-                .into_response()
+            GraphQLResponse::from(graphql::execute(&state.schema, request, &state.db, &viewer).await).into_response()
         }
         Err(AuthFailure::Denied(reason)) => (
             StatusCode::UNAUTHORIZED,
@@ -77,6 +87,21 @@ async fn graphql_handler(State(state): State<AppState>, headers: HeaderMap, requ
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }
+}
+
+/// Whether the operation a request would run is a mutation (or subscription). A document that does not
+/// parse is left to the executor, which reports it.
+fn writes(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::OperationType;
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else { return false };
+    document.operations.iter().any(|(name, operation)| {
+        let chosen = match (&request.operation_name, name) {
+            (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        chosen && operation.node.ty != OperationType::Query
+    })
 }
 
 /// Which demo key the GraphiQL page opens with.

@@ -89,3 +89,12 @@ db_test!(graphiql_opens_with_the_demo_key_of_the_chosen_role, |db| async move {
     let (_, page) = get(&plain, "/graphiql").await;
     assert!(!page.contains("Bearer"));
 });
+
+db_test!(mutations_over_get_are_refused, |db| async move {
+    let app = router(AppState::new(db.db.clone(), ApiConfig::default()));
+    let key = staff_key(&db).await;
+    let uri = "/graphql?query=mutation%7BrevokeConsent(id%3A%22x%22)%7Bconsent%7Bid%7D%7D%7D";
+    let (status, body) = get_with_key(&app, uri, &key).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert!(body.contains("METHOD_NOT_ALLOWED"));
+});
