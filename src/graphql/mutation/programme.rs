@@ -276,7 +276,11 @@ async fn set_categories(write: &Write, programme: Uuid, categories: &[PpksCatego
 async fn create(write: &Write, input: &CreateProgrammeInput) -> AppResult<Uuid> {
     let txn = &write.txn;
     let code = text(&input.code, "input.code", MAX_CODE)?;
+    let name = text(&input.name, "input.name", MAX_NAME)?;
+    let description = text(&input.description, "input.description", MAX_DESCRIPTION)?;
     period(input.starts_on, input.ends_on)?;
+    let target = not_negative(input.target, "input.target")?;
+    let budget_idr = not_negative(input.budget_idr, "input.budgetIdr")?;
     let owner = check_owner(write, &input.owner_organisation_id).await?;
     let taken = programme::Entity::find()
         .select_only()
@@ -292,14 +296,14 @@ async fn create(write: &Write, input: &CreateProgrammeInput) -> AppResult<Uuid> 
     let row = programme::ActiveModel {
         id: Set(entity::new_id()),
         code: Set(code),
-        name: Set(text(&input.name, "input.name", MAX_NAME)?),
+        name: Set(name),
         kind: Set(input.kind.into()),
-        description: Set(text(&input.description, "input.description", MAX_DESCRIPTION)?),
+        description: Set(description),
         owner_organisation_id: Set(owner),
         starts_on: Set(input.starts_on),
         ends_on: Set(input.ends_on),
-        target: Set(not_negative(input.target, "input.target")?),
-        budget_idr: Set(not_negative(input.budget_idr, "input.budgetIdr")?),
+        target: Set(target),
+        budget_idr: Set(budget_idr),
         version: Set(1),
         created_at: Set(write.now),
         updated_at: Set(write.now),

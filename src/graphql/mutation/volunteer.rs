@@ -220,14 +220,13 @@ impl VolunteerMutation {
         #[graphql(desc = "The volunteer.")] id: ID,
         #[graphql(desc = "The `version` you last read; if it changed since, nothing happens and you get CONFLICT.")]
         version: i32,
-        #[graphql(desc = "INACTIVE (the default) or RETIRED.", default_with = "VolunteerStatus::Inactive")]
-        status: VolunteerStatus,
+        #[graphql(desc = "INACTIVE (when left out) or RETIRED.")] status: Option<VolunteerStatus>,
     ) -> async_graphql::Result<VolunteerPayload> {
         require(ctx, &[Role::Staff], "deactivate volunteers")?;
         let Start::Fresh(write) = Write::start(ctx, "deactivateVolunteer", None, &()).await? else {
             return Err(AppError::Internal("a write without an idempotency key replayed".into()).into());
         };
-        let result = deactivate(&write, &id, version, status.into()).await;
+        let result = deactivate(&write, &id, version, status.map_or(DbStatus::Inactive, Into::into)).await;
         let id = write.finish(result).await?;
         payload(ctx, id).await
     }
