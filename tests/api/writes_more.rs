@@ -413,6 +413,21 @@ db_test!(enrolments_check_eligibility_and_duplicates_and_end_once, |db| async mo
     assert!(row.exited_at.is_some_and(|at| at >= row.enrolled_at));
     let again = db.run_as(&staff(), EXIT, exit(2, "COMPLETED", None)).await;
     assert_eq!(error_code(&again), Some("CONFLICT"), "already ended");
+    // A case is enrolled in a programme once, even after it left.
+    let response = db.run_as(&staff(), ENROL, enrol(&for_the_poor)).await;
+    assert_eq!(error_code(&response), Some("CONFLICT"), "{response}");
+    assert_eq!(enrollments().await.expect("count"), 1);
+    // A closed case is reopened before it is enrolled.
+    let (closed_id, closed_uuid) = report_case(&db, "6371010203041002", &["POOR"]).await;
+    let close = "mutation($id: ID!) {
+        changeCaseStatus(id: $id, version: 1, status: CLOSED, closureReason: RESOLVED) { case { status } } }";
+    db.data_as(&staff(), close, json!({ "id": closed_id })).await;
+    let response =
+        db.run_as(&staff(), ENROL, json!({ "input": { "programmeId": for_the_poor, "caseId": closed_id } })).await;
+    assert_eq!(error_code(&response), Some("CONFLICT"), "{response}");
+    let closed_enrollments =
+        enrollment::Entity::find().filter(enrollment::Column::CaseId.eq(closed_uuid)).count(&db.db).await;
+    assert_eq!(closed_enrollments.expect("count"), 0);
     let audits = audit_updates(&db, "Enrollment", uuid).await;
     assert_eq!(audits.len(), 1);
     assert_eq!((audits[0].0["status"].as_str(), audits[0].1["status"].as_str()), (Some("ENROLLED"), Some("EXITED")));
