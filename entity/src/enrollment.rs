@@ -19,6 +19,8 @@ pub struct Model {
     pub enrolled_at: DateTimeUtc,
     pub exited_at: Option<DateTimeUtc>,
     pub exit_reason: Option<String>,
+    /// Bumped by every change; a write based on an older version is refused.
+    pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -23,6 +23,8 @@ pub struct Model {
     pub target: i32,
     /// Budget in whole rupiah (IDR).
     pub budget_idr: i64,
+    /// Bumped by every change; a write based on an older version is refused.
+    pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(has_many)]

@@ -22,6 +22,8 @@ pub struct Model {
     pub home_kelurahan_code: String,
     /// The kelurahan the volunteer covers.
     pub kelurahan_code: String,
+    /// Bumped by every change; a write based on an older version is refused.
+    pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(has_many)]

@@ -18,6 +18,7 @@ mod m20261128_000004_create_cases;
 mod m20261128_000005_create_programmes;
 mod m20261128_000006_create_referrals_and_outcomes;
 mod m20261128_000010_create_access_and_audit;
+mod m20261128_000011_add_versions;
 
 /// Runs psm-api's migrations in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_create_programmes::Migration),
             Box::new(m20261128_000006_create_referrals_and_outcomes::Migration),
             Box::new(m20261128_000010_create_access_and_audit::Migration),
+            Box::new(m20261128_000011_add_versions::Migration),
         ]
     }
 }

@@ -21,3 +21,4 @@ mod schema;
 mod stats;
 mod suppression;
 mod writes;
+mod writes_more;

@@ -11,8 +11,11 @@
 //! first request is still running, is `CONFLICT`.
 
 mod case;
+mod outcome;
 mod person;
+mod programme;
 mod referral;
+mod volunteer;
 
 use async_graphql::{Context, MergedObject};
 use chrono::{DateTime, Duration, Utc};
@@ -35,7 +38,14 @@ use crate::service::feed::begin_write;
 
 /// Every write entry point of the API.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(case::CaseMutation, person::PersonMutation, referral::ReferralMutation);
+pub struct MutationRoot(
+    case::CaseMutation,
+    person::PersonMutation,
+    referral::ReferralMutation,
+    volunteer::VolunteerMutation,
+    programme::ProgrammeMutation,
+    outcome::OutcomeMutation,
+);
 
 /// An idempotency claim older than this whose request never finished (its server stopped) is abandoned
 /// and may be taken over by a retry.

@@ -116,6 +116,12 @@ impl Programme {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+
+    /// Bumped by every change to the programme: pass it back to `updateProgramme`, which refuses
+    /// (CONFLICT) a write based on an older version.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
 }
 
 /// A case enrolled in a programme.
@@ -148,6 +154,12 @@ impl Enrollment {
     /// Why the case left early, when it did.
     async fn exit_reason(&self) -> Option<&str> {
         self.0.exit_reason.as_deref()
+    }
+
+    /// Bumped by every change to the enrollment: pass it back to `recordEnrollmentExit`, which refuses
+    /// (CONFLICT) a write based on an older version.
+    async fn version(&self) -> i32 {
+        self.0.version
     }
 
     /// The programme.

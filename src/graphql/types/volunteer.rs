@@ -130,6 +130,12 @@ impl Volunteer {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+
+    /// Bumped by every change to the volunteer's record: pass it back to `updateVolunteer` or
+    /// `deactivateVolunteer`, which refuse (CONFLICT) a write based on an older version.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
 }
 
 /// A volunteer's attendance at a training (Bimtek, bimbingan teknis).
