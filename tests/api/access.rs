@@ -603,3 +603,122 @@ db_test!(admins_query_the_audit_trail_and_export_a_persons_record, |db| async mo
     let refused = db.run("query($p: ID!) { personRecord(id: $p) { record } }", json!({ "p": person_id })).await;
     assert_eq!(error_code(&refused), Some("FORBIDDEN"));
 });
+
+/// Which roles may call each mutation: the authorization matrix of writes. A mutation the schema has and
+/// this table lacks fails the test.
+const MUTATION_ROLES: &[(&str, &[&str])] = &[
+    ("reportCase", &["STAFF", "VOLUNTEER"]),
+    ("updateCase", &["STAFF", "VOLUNTEER"]),
+    ("changeCaseStatus", &["STAFF"]),
+    ("registerPerson", &["STAFF"]),
+    ("recordConsent", &["STAFF", "VOLUNTEER"]),
+    ("revokeConsent", &["STAFF", "VOLUNTEER"]),
+    ("sendReferral", &["STAFF"]),
+    ("acceptReferral", &["STAFF", "PARTNER"]),
+    ("declineReferral", &["STAFF", "PARTNER"]),
+    ("completeReferral", &["STAFF", "PARTNER"]),
+    ("withdrawReferral", &["STAFF"]),
+    ("registerVolunteer", &["STAFF"]),
+    ("updateVolunteer", &["STAFF"]),
+    ("deactivateVolunteer", &["STAFF"]),
+    ("recordTrainingAttendance", &["STAFF"]),
+    ("recordAward", &["STAFF"]),
+    ("createProgramme", &["STAFF"]),
+    ("updateProgramme", &["STAFF"]),
+    ("enrolCase", &["STAFF"]),
+    ("recordEnrollmentExit", &["STAFF"]),
+    ("recordOutcome", &["STAFF", "VOLUNTEER"]),
+    ("verifyOutcome", &["STAFF"]),
+];
+
+const TYPE_REF: &str = "name kind ofType { name kind ofType { name kind ofType { name kind } } }";
+
+/// The GraphQL type text of an introspected type reference (`[ID!]!`).
+fn type_text(reference: &Value) -> String {
+    match reference["kind"].as_str() {
+        Some("NON_NULL") => format!("{}!", type_text(&reference["ofType"])),
+        Some("LIST") => format!("[{}]", type_text(&reference["ofType"])),
+        _ => reference["name"].as_str().expect("named type").to_owned(),
+    }
+}
+
+/// A well-formed value of a type: enough to pass GraphQL validation, not the resolvers' checks.
+async fn sample(db: &TestDb, reference: &Value) -> Value {
+    match reference["kind"].as_str() {
+        Some("NON_NULL") => Box::pin(sample(db, &reference["ofType"])).await,
+        Some("LIST") => json!([Box::pin(sample(db, &reference["ofType"])).await]),
+        Some("ENUM") => {
+            let data = db
+                .data(
+                    "query($n: String!) { __type(name: $n) { enumValues { name } } }",
+                    json!({ "n": reference["name"] }),
+                )
+                .await;
+            data["__type"]["enumValues"][0]["name"].clone()
+        }
+        Some("INPUT_OBJECT") => {
+            let query =
+                format!("query($n: String!) {{ __type(name: $n) {{ inputFields {{ name type {{ {TYPE_REF} }} }} }} }}");
+            let data = db.data(&query, json!({ "n": reference["name"] })).await;
+            let mut object = serde_json::Map::new();
+            for field in data["__type"]["inputFields"].as_array().expect("fields") {
+                if field["type"]["kind"] == "NON_NULL" {
+                    object.insert(
+                        field["name"].as_str().expect("name").to_owned(),
+                        Box::pin(sample(db, &field["type"])).await,
+                    );
+                }
+            }
+            Value::Object(object)
+        }
+        _ => match reference["name"].as_str() {
+            Some("Int") => json!(1),
+            Some("Float") => json!(1.0),
+            Some("Boolean") => json!(false),
+            Some("NaiveDate") => json!("2020-01-01"),
+            Some("DateTime") => json!("2020-01-01T00:00:00Z"),
+            _ => json!("not-an-id"),
+        },
+    }
+}
+
+db_test!(every_mutation_is_refused_to_the_roles_that_may_not_call_it, |db| async move {
+    db.seed(20).await;
+    let cast = cast(&db).await;
+    let query =
+        format!("{{ __schema {{ mutationType {{ fields {{ name args {{ name type {{ {TYPE_REF} }} }} }} }} }} }}");
+    let schema = db.data(&query, Value::Null).await;
+    let mutations = schema["__schema"]["mutationType"]["fields"].as_array().expect("mutations").clone();
+    let listed: BTreeSet<&str> = MUTATION_ROLES.iter().map(|(name, _)| *name).collect();
+    let present: BTreeSet<&str> = mutations.iter().filter_map(|m| m["name"].as_str()).collect();
+    assert_eq!(listed, present, "the matrix covers exactly the schema's mutations");
+
+    for mutation in &mutations {
+        let name = mutation["name"].as_str().expect("name");
+        let allowed = MUTATION_ROLES.iter().find(|(n, _)| *n == name).map(|(_, roles)| *roles).expect("listed");
+        let mut declarations = Vec::new();
+        let mut arguments = Vec::new();
+        let mut variables = serde_json::Map::new();
+        for argument in mutation["args"].as_array().expect("args") {
+            let arg = argument["name"].as_str().expect("arg name");
+            if argument["type"]["kind"] != "NON_NULL" {
+                continue;
+            }
+            declarations.push(format!("${arg}: {}", type_text(&argument["type"])));
+            arguments.push(format!("{arg}: ${arg}"));
+            variables.insert(arg.to_owned(), sample(&db, &argument["type"]).await);
+        }
+        let document =
+            format!("mutation({}) {{ {name}({}) {{ __typename }} }}", declarations.join(", "), arguments.join(", "));
+        for (role, viewer) in all_roles(&cast) {
+            let response = db.run_as(&viewer, &document, Value::Object(variables.clone())).await;
+            let code = error_code(&response);
+            if allowed.contains(&role) {
+                assert_ne!(code, Some("FORBIDDEN"), "{role} may call {name}: {response}");
+                assert!(code.is_some(), "{name} with sample input must fail validation, not write: {response}");
+            } else {
+                assert_eq!(code, Some("FORBIDDEN"), "{role} must not call {name}: {response}");
+            }
+        }
+    }
+});

@@ -70,9 +70,19 @@ async fn admin_connection(url: &str) -> DatabaseConnection {
         .unwrap_or_else(|error| panic!("PostgreSQL at TEST_DATABASE_URL is unreachable: {error}"))
 }
 
+/// Milliseconds since the epoch at which a test database was named (its name ends in a UUID v7).
+fn created_ms(name: &str) -> Option<i64> {
+    let hex = name.rsplit('_').next()?;
+    (hex.len() == 32).then(|| i64::from_str_radix(&hex[..12], 16).ok()).flatten()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 /// Builds the migrated template once per test run (as crates.io's test databases do), after dropping
-/// the databases earlier runs left behind. A database still in use (by a concurrent run) refuses to be
-/// dropped and is left alone.
+/// the databases earlier runs left behind (older than an hour; a database still in use refuses to be
+/// dropped anyway).
 async fn template(url: &str) -> &'static str {
     TEMPLATE
         .get_or_init(|| async {
@@ -86,7 +96,12 @@ async fn template(url: &str) -> &'static str {
                 .expect("list test databases");
             for row in leftovers {
                 let name: String = row.try_get("", "datname").expect("datname");
-                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\"")).await;
+                // Only what an earlier run left: a concurrent run's template is not in use between clones,
+                // so age (from the UUID v7 in the name) tells them apart. Tests last seconds, runs minutes.
+                let keep_ms = if name.starts_with("psm_test_template_") { 3_600_000 } else { 600_000 };
+                if created_ms(&name).is_some_and(|ms| now_ms() - ms > keep_ms) {
+                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\"")).await;
+                }
             }
             let name = format!("psm_test_template_{}", uuid::Uuid::now_v7().simple());
             admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create template");
