@@ -14,7 +14,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::person::{RegisterPersonInput, insert_person};
-use super::{Start, Write, check_version};
+use super::{Write, check_version};
 use crate::error::{AppError, AppResult};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::types::case::Case;
@@ -93,13 +93,8 @@ impl CaseMutation {
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<CasePayload> {
         require(ctx, &[Role::Staff, Role::Volunteer], "report cases")?;
-        let id = match Write::start(ctx, "reportCase", idempotency_key.as_deref(), &input).await? {
-            Start::Replay(id) => id,
-            Start::Fresh(write) => {
-                let result = report(&write, &input).await;
-                write.finish(result).await?
-            }
-        };
+        let id =
+            run_write!(ctx, "reportCase", idempotency_key.as_deref(), &input, |write| report(&write, &input).await);
         payload(ctx, id).await
     }
 
@@ -113,11 +108,7 @@ impl CaseMutation {
         #[graphql(desc = "What to change.")] input: UpdateCaseInput,
     ) -> async_graphql::Result<CasePayload> {
         require(ctx, &[Role::Staff, Role::Volunteer], "update cases")?;
-        let Start::Fresh(write) = Write::start(ctx, "updateCase", None, &()).await? else {
-            return Err(AppError::Internal("a write without an idempotency key replayed".into()).into());
-        };
-        let result = update(&write, &id, version, &input).await;
-        let id = write.finish(result).await?;
+        let id = run_write!(ctx, "updateCase", None, &(), |write| update(&write, &id, version, &input).await);
         payload(ctx, id).await
     }
 
@@ -137,11 +128,15 @@ impl CaseMutation {
         #[graphql(desc = "A note for the case's history.")] note: Option<String>,
     ) -> async_graphql::Result<CasePayload> {
         require(ctx, &[Role::Staff], "change the status of cases")?;
-        let Start::Fresh(write) = Write::start(ctx, "changeCaseStatus", None, &()).await? else {
-            return Err(AppError::Internal("a write without an idempotency key replayed".into()).into());
-        };
-        let result = change_status(&write, &id, version, status.into(), closure_reason, note).await;
-        let id = write.finish(result).await?;
+        let id = run_write!(ctx, "changeCaseStatus", None, &(), |write| change_status(
+            &write,
+            &id,
+            version,
+            status.into(),
+            closure_reason,
+            note
+        )
+        .await);
         payload(ctx, id).await
     }
 }

@@ -10,6 +10,21 @@
 //! returns the first result without doing the work again; the same key with another input, or while the
 //! first request is still running, is `CONFLICT`.
 
+/// Runs `$work` (an expression over `$write: Write`, awaited) as one write of `$operation`: replays the
+/// first result when `$key` was used before with the same `$input`, otherwise does the work in one
+/// transaction and commits it (or rolls it back and frees the key). Evaluates to the changed object's id.
+macro_rules! run_write {
+    ($ctx:expr, $operation:expr, $key:expr, $input:expr, |$write:ident| $work:expr) => {
+        match $crate::graphql::mutation::Write::start($ctx, $operation, $key, $input).await? {
+            $crate::graphql::mutation::Start::Replay(id) => id,
+            $crate::graphql::mutation::Start::Fresh($write) => {
+                let result = $work;
+                $write.finish(result).await?
+            }
+        }
+    };
+}
+
 mod case;
 mod outcome;
 mod person;

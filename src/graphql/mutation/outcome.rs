@@ -11,7 +11,7 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Start, Write};
+use super::Write;
 use crate::error::{AppError, AppResult};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::types::db;
@@ -60,13 +60,8 @@ impl OutcomeMutation {
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<OutcomePayload> {
         require(ctx, &[Role::Staff, Role::Volunteer], "record outcomes")?;
-        let id = match Write::start(ctx, "recordOutcome", idempotency_key.as_deref(), &input).await? {
-            Start::Replay(id) => id,
-            Start::Fresh(write) => {
-                let result = record(&write, &input).await;
-                write.finish(result).await?
-            }
-        };
+        let id =
+            run_write!(ctx, "recordOutcome", idempotency_key.as_deref(), &input, |write| record(&write, &input).await);
         payload(ctx, id).await
     }
 
@@ -77,11 +72,7 @@ impl OutcomeMutation {
         #[graphql(desc = "The outcome.")] id: ID,
     ) -> async_graphql::Result<OutcomePayload> {
         require(ctx, &[Role::Staff], "verify outcomes")?;
-        let Start::Fresh(write) = Write::start(ctx, "verifyOutcome", None, &()).await? else {
-            return Err(AppError::Internal("a write without an idempotency key replayed".into()).into());
-        };
-        let result = verify(&write, &id).await;
-        let id = write.finish(result).await?;
+        let id = run_write!(ctx, "verifyOutcome", None, &(), |write| verify(&write, &id).await);
         payload(ctx, id).await
     }
 }

@@ -12,8 +12,8 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::Write;
 use super::case::check_kelurahan;
-use super::{Start, Write};
 use crate::error::{AppError, AppResult};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::types::db;
@@ -93,13 +93,11 @@ impl PersonMutation {
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<PersonPayload> {
         require(ctx, &[Role::Staff], "register persons")?;
-        let id = match Write::start(ctx, "registerPerson", idempotency_key.as_deref(), &input).await? {
-            Start::Replay(id) => id,
-            Start::Fresh(write) => {
-                let result = insert_person(&write, &input, "input").await.map(|p| p.id);
-                write.finish(result).await?
-            }
-        };
+        let id = run_write!(ctx, "registerPerson", idempotency_key.as_deref(), &input, |write| insert_person(
+            &write, &input, "input"
+        )
+        .await
+        .map(|p| p.id));
         let scope = policy::scope::<person::Entity>(policy::viewer(ctx)?);
         let row = person::Entity::find_by_id(id).filter(scope).one(db(ctx)?).await.map_err(AppError::from)?;
         Ok(PersonPayload { person: Person(row.ok_or_else(|| AppError::NotFound("no such person".into()))?) })
@@ -115,13 +113,8 @@ impl PersonMutation {
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ConsentPayload> {
         require(ctx, &[Role::Staff, Role::Volunteer], "record consents")?;
-        let id = match Write::start(ctx, "recordConsent", idempotency_key.as_deref(), &input).await? {
-            Start::Replay(id) => id,
-            Start::Fresh(write) => {
-                let result = record(&write, &input).await;
-                write.finish(result).await?
-            }
-        };
+        let id =
+            run_write!(ctx, "recordConsent", idempotency_key.as_deref(), &input, |write| record(&write, &input).await);
         consent_payload(ctx, id).await
     }
 
@@ -133,11 +126,7 @@ impl PersonMutation {
         #[graphql(desc = "The consent.")] id: ID,
     ) -> async_graphql::Result<ConsentPayload> {
         require(ctx, &[Role::Staff, Role::Volunteer], "revoke consents")?;
-        let Start::Fresh(write) = Write::start(ctx, "revokeConsent", None, &()).await? else {
-            return Err(AppError::Internal("a write without an idempotency key replayed".into()).into());
-        };
-        let result = revoke(&write, &id).await;
-        let id = write.finish(result).await?;
+        let id = run_write!(ctx, "revokeConsent", None, &(), |write| revoke(&write, &id).await);
         consent_payload(ctx, id).await
     }
 }

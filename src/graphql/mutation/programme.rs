@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Start, Write, check_version};
+use super::{Write, check_version};
 use crate::error::{AppError, AppResult};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::types::db;
@@ -121,13 +121,8 @@ impl ProgrammeMutation {
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ProgrammePayload> {
         require(ctx, &[Role::Staff], "create programmes")?;
-        let id = match Write::start(ctx, "createProgramme", idempotency_key.as_deref(), &input).await? {
-            Start::Replay(id) => id,
-            Start::Fresh(write) => {
-                let result = create(&write, &input).await;
-                write.finish(result).await?
-            }
-        };
+        let id = run_write!(ctx, "createProgramme", idempotency_key.as_deref(), &input, |write| create(&write, &input)
+            .await);
         payload(ctx, id).await
     }
 
@@ -141,11 +136,7 @@ impl ProgrammeMutation {
         #[graphql(desc = "What to change.")] input: UpdateProgrammeInput,
     ) -> async_graphql::Result<ProgrammePayload> {
         require(ctx, &[Role::Staff], "update programmes")?;
-        let Start::Fresh(write) = Write::start(ctx, "updateProgramme", None, &()).await? else {
-            return Err(AppError::Internal("a write without an idempotency key replayed".into()).into());
-        };
-        let result = update(&write, &id, version, &input).await;
-        let id = write.finish(result).await?;
+        let id = run_write!(ctx, "updateProgramme", None, &(), |write| update(&write, &id, version, &input).await);
         payload(ctx, id).await
     }
 
@@ -159,13 +150,7 @@ impl ProgrammeMutation {
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<EnrollmentPayload> {
         require(ctx, &[Role::Staff], "enrol cases in programmes")?;
-        let id = match Write::start(ctx, "enrolCase", idempotency_key.as_deref(), &input).await? {
-            Start::Replay(id) => id,
-            Start::Fresh(write) => {
-                let result = enrol(&write, &input).await;
-                write.finish(result).await?
-            }
-        };
+        let id = run_write!(ctx, "enrolCase", idempotency_key.as_deref(), &input, |write| enrol(&write, &input).await);
         enrollment_payload(ctx, id).await
     }
 
@@ -185,12 +170,9 @@ impl ProgrammeMutation {
         >,
     ) -> async_graphql::Result<EnrollmentPayload> {
         require(ctx, &[Role::Staff], "record enrollment exits")?;
-        let Start::Fresh(write) = Write::start(ctx, "recordEnrollmentExit", None, &()).await? else {
-            return Err(AppError::Internal("a write without an idempotency key replayed".into()).into());
-        };
         let exit = Exit { status: status.into(), exited_at, reason };
-        let result = record_exit(&write, &id, version, exit).await;
-        let id = write.finish(result).await?;
+        let id =
+            run_write!(ctx, "recordEnrollmentExit", None, &(), |write| record_exit(&write, &id, version, exit).await);
         enrollment_payload(ctx, id).await
     }
 }

@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Start, Write, check_version};
+use super::{Write, check_version};
 use crate::error::{AppError, AppResult};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::types::db;
@@ -68,13 +68,8 @@ impl ReferralMutation {
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ReferralPayload> {
         require(ctx, &[Role::Staff], "send referrals")?;
-        let id = match Write::start(ctx, "sendReferral", idempotency_key.as_deref(), &input).await? {
-            Start::Replay(id) => id,
-            Start::Fresh(write) => {
-                let result = send(&write, &input).await;
-                write.finish(result).await?
-            }
-        };
+        let id =
+            run_write!(ctx, "sendReferral", idempotency_key.as_deref(), &input, |write| send(&write, &input).await);
         payload(ctx, id).await
     }
 
@@ -277,13 +272,7 @@ async fn answer(
     idempotency_key: Option<String>,
 ) -> async_graphql::Result<ReferralPayload> {
     require(ctx, &[Role::Staff, Role::Partner], "answer referrals")?;
-    let id = match Write::start(ctx, operation, idempotency_key.as_deref(), &change).await? {
-        Start::Replay(id) => id,
-        Start::Fresh(write) => {
-            let result = transition(&write, &change).await;
-            write.finish(result).await?
-        }
-    };
+    let id = run_write!(ctx, operation, idempotency_key.as_deref(), &change, |write| transition(&write, &change).await);
     payload(ctx, id).await
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::case::check_kelurahan;
-use super::{Start, Write, check_version};
+use super::{Write, check_version};
 use crate::error::{AppError, AppResult};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::types::enums::{PsksType, Sex, VolunteerStatus};
@@ -137,13 +137,10 @@ impl VolunteerMutation {
     ) -> async_graphql::Result<VolunteerPayload> {
         require(ctx, &[Role::Staff], "register volunteers")?;
         let today = city_today(ctx)?;
-        let id = match Write::start(ctx, "registerVolunteer", idempotency_key.as_deref(), &input).await? {
-            Start::Replay(id) => id,
-            Start::Fresh(write) => {
-                let result = register(&write, &input, today).await;
-                write.finish(result).await?
-            }
-        };
+        let id = run_write!(ctx, "registerVolunteer", idempotency_key.as_deref(), &input, |write| register(
+            &write, &input, today
+        )
+        .await);
         payload(ctx, id).await
     }
 
@@ -158,11 +155,8 @@ impl VolunteerMutation {
     ) -> async_graphql::Result<VolunteerPayload> {
         require(ctx, &[Role::Staff], "update volunteers")?;
         let today = city_today(ctx)?;
-        let Start::Fresh(write) = Write::start(ctx, "updateVolunteer", None, &()).await? else {
-            return Err(AppError::Internal("a write without an idempotency key replayed".into()).into());
-        };
-        let result = update(&write, &id, version, &input, today).await;
-        let id = write.finish(result).await?;
+        let id =
+            run_write!(ctx, "updateVolunteer", None, &(), |write| update(&write, &id, version, &input, today).await);
         payload(ctx, id).await
     }
 
@@ -176,13 +170,11 @@ impl VolunteerMutation {
     ) -> async_graphql::Result<TrainingAttendancePayload> {
         require(ctx, &[Role::Staff], "record training attendance")?;
         let today = city_today(ctx)?;
-        let id = match Write::start(ctx, "recordTrainingAttendance", idempotency_key.as_deref(), &input).await? {
-            Start::Replay(id) => id,
-            Start::Fresh(write) => {
-                let result = record_training(&write, &input, today).await;
-                write.finish(result).await?
-            }
-        };
+        let id =
+            run_write!(ctx, "recordTrainingAttendance", idempotency_key.as_deref(), &input, |write| record_training(
+                &write, &input, today
+            )
+            .await);
         let scope = policy::scope::<training_attendance::Entity>(policy::viewer(ctx)?);
         let row =
             training_attendance::Entity::find_by_id(id).filter(scope).one(db(ctx)?).await.map_err(AppError::from)?;
@@ -200,13 +192,10 @@ impl VolunteerMutation {
     ) -> async_graphql::Result<AwardPayload> {
         require(ctx, &[Role::Staff], "record awards")?;
         let today = city_today(ctx)?;
-        let id = match Write::start(ctx, "recordAward", idempotency_key.as_deref(), &input).await? {
-            Start::Replay(id) => id,
-            Start::Fresh(write) => {
-                let result = record_award(&write, &input, today).await;
-                write.finish(result).await?
-            }
-        };
+        let id = run_write!(ctx, "recordAward", idempotency_key.as_deref(), &input, |write| record_award(
+            &write, &input, today
+        )
+        .await);
         let scope = policy::scope::<award::Entity>(policy::viewer(ctx)?);
         let row = award::Entity::find_by_id(id).filter(scope).one(db(ctx)?).await.map_err(AppError::from)?;
         Ok(AwardPayload { award: Award(row.ok_or_else(|| AppError::NotFound("no such award".into()))?) })
@@ -223,11 +212,13 @@ impl VolunteerMutation {
         #[graphql(desc = "INACTIVE (when left out) or RETIRED.")] status: Option<VolunteerStatus>,
     ) -> async_graphql::Result<VolunteerPayload> {
         require(ctx, &[Role::Staff], "deactivate volunteers")?;
-        let Start::Fresh(write) = Write::start(ctx, "deactivateVolunteer", None, &()).await? else {
-            return Err(AppError::Internal("a write without an idempotency key replayed".into()).into());
-        };
-        let result = deactivate(&write, &id, version, status.map_or(DbStatus::Inactive, Into::into)).await;
-        let id = write.finish(result).await?;
+        let id = run_write!(ctx, "deactivateVolunteer", None, &(), |write| deactivate(
+            &write,
+            &id,
+            version,
+            status.map_or(DbStatus::Inactive, Into::into)
+        )
+        .await);
         payload(ctx, id).await
     }
 }
