@@ -476,14 +476,17 @@ db_test!(volunteer_stats_and_coverage_agree_with_the_list_api, |db| async move {
         assert_eq!(group["casesReported"]["value"].as_i64(), Some(reported), "{district} {status}");
     }
 
+    let before = db.statements();
     let response = db
         .run_with(
             exact(),
-            "{ volunteerCoverage { kelurahan { code } activeVolunteers { value } openCases { value } } }",
+            "{ volunteerCoverage { kelurahan { code name parent { code } } activeVolunteers { value } openCases { value } } }",
             Value::Null,
         )
         .await;
     assert!(response.get("errors").is_none(), "{response:#}");
+    // One statement for the counts and the kelurahan themselves, one batch for their kecamatan.
+    assert_eq!(db.statements() - before, 2);
     let rows = response["data"]["volunteerCoverage"].as_array().expect("rows").clone();
     assert_eq!(rows.len(), 52);
     for row in &rows {

@@ -295,7 +295,8 @@ impl StatsQuery {
             .map(|status| format!("'{}'", status.as_str()))
             .collect();
         let sql = format!(
-            "SELECT \"r\".\"code\" AS \"code\", COALESCE(\"v\".\"n\", 0) AS \"active\", COALESCE(\"c\".\"n\", 0) AS \"open\" \
+            "SELECT \"r\".\"code\", \"r\".\"level\", \"r\".\"name\", \"r\".\"parent_code\", \
+                    COALESCE(\"v\".\"n\", 0) AS \"active\", COALESCE(\"c\".\"n\", 0) AS \"open\" \
              FROM \"regions\" AS \"r\" \
              LEFT JOIN (SELECT \"kelurahan_code\", COUNT(*) AS \"n\" FROM \"volunteers\" WHERE \"status\" = 'ACTIVE' \
                         GROUP BY \"kelurahan_code\") AS \"v\" ON \"v\".\"kelurahan_code\" = \"r\".\"code\" \
@@ -307,10 +308,13 @@ impl StatsQuery {
         );
         let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
         let rows = sea_orm::ConnectionTrait::query_all_raw(db, statement).await.map_err(AppError::from)?;
-        let mut codes = Vec::with_capacity(rows.len());
+        // The kelurahan come with their counts: no second statement to load them.
+        let mut places = Vec::with_capacity(rows.len());
         let mut counts: Vec<u64> = Vec::with_capacity(rows.len() * 2 + 2);
         for row in rows {
-            codes.push(row.try_get::<String>("", "code").map_err(AppError::from)?);
+            places.push(
+                <region::Model as sea_orm::FromQueryResult>::from_query_result(&row, "").map_err(AppError::from)?,
+            );
             for column in ["active", "open"] {
                 counts.push(std::cmp::max(row.try_get::<i64>("", column).map_err(AppError::from)?, 0) as u64);
             }
@@ -318,15 +322,13 @@ impl StatsQuery {
         // Each column adds up to a city-wide total that other requests publish.
         let mut equations = Vec::new();
         for column in 0..2 {
-            let parts: Vec<usize> = (0..codes.len()).map(|i| i * 2 + column).collect();
+            let parts: Vec<usize> = (0..places.len()).map(|i| i * 2 + column).collect();
             counts.push(parts.iter().map(|&i| counts[i]).sum());
             equations.push(Equation { whole: counts.len() - 1, parts });
         }
         let hidden = suppress(&counts, &equations, settings.minimum_cell_size);
-        let regions = try_join_all(codes.iter().map(|code| region(ctx, code.clone()))).await?;
-        let mut coverage = Vec::with_capacity(codes.len());
-        for (i, kelurahan) in regions.into_iter().enumerate() {
-            let kelurahan = kelurahan.ok_or_else(|| AppError::Internal("a kelurahan vanished".into()))?;
+        let mut coverage = Vec::with_capacity(places.len());
+        for (i, kelurahan) in places.into_iter().map(Region).enumerate() {
             let (active, open) = (i * 2, i * 2 + 1);
             coverage.push(KelurahanCoverage {
                 kelurahan,
