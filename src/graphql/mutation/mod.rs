@@ -26,6 +26,7 @@ macro_rules! run_write {
 }
 
 mod case;
+mod key;
 mod outcome;
 mod person;
 mod programme;
@@ -55,6 +56,7 @@ use crate::service::feed::begin_write;
 #[derive(MergedObject, Default)]
 pub struct MutationRoot(
     case::CaseMutation,
+    key::KeyMutation,
     person::PersonMutation,
     referral::ReferralMutation,
     volunteer::VolunteerMutation,

@@ -1,4 +1,5 @@
-//! `auditEvents` and `personRecord`: the audit trail and data-subject exports, for ADMIN keys.
+//! `auditEvents`, `apiKeys` and `personRecord`: the audit trail, the keys and data-subject exports, for
+//! ADMIN keys.
 
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -15,6 +16,7 @@ use crate::error::AppError;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::mutation::snapshot;
 use crate::graphql::types::audit::{AuditEvent, AuditEventConnection, AuditEventFilter, AuditEventOrder};
+use crate::graphql::types::key::ApiKey;
 use crate::graphql::types::{db, page_args, root_page};
 use crate::policy::{self, require};
 
@@ -45,6 +47,17 @@ impl AuditQuery {
         let page =
             root_page::<audit_event::Entity>(ctx, condition, ordering, page_args(first, after, last, before)).await?;
         Ok(AuditEventConnection(page.map(AuditEvent)))
+    }
+
+    /// Every API key, newest first, without secrets (ADMIN keys).
+    async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
+        require(ctx, &[Role::Admin], "list API keys")?;
+        let keys = entity::api_key::Entity::find()
+            .order_by_desc(entity::api_key::Column::CreatedAt)
+            .all(db(ctx)?)
+            .await
+            .map_err(AppError::from)?;
+        Ok(keys.into_iter().map(ApiKey).collect())
     }
 
     /// A person's complete record, for a data-subject request under UU PDP 27/2022 (ADMIN keys): the

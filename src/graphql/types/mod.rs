@@ -14,6 +14,7 @@ use crate::graphql::connection::{PageArgs, PageLimits};
 pub mod audit;
 pub mod case;
 pub mod enums;
+pub mod key;
 pub mod organisation;
 pub mod outcome;
 pub mod person;
