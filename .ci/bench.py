@@ -100,8 +100,8 @@ def captured_statement(log, offset):
     for i, line in enumerate(lines):
         # The statistics statement is the first the request runs after authentication; key lookups follow it.
         match = re.search(r"duration: [\d.]+ ms\s+execute [^:]+: (SELECT .*)$", line)
-        # The key lookup that authenticates the request comes first; it is not the statistics statement.
-        if match and '"api_keys"' not in match.group(1):
+        # Every statistics statement groups; the key lookup and the expiry sweeps do not.
+        if match and "GROUP BY" in match.group(1) and '"api_keys"' not in match.group(1):
             parameters = []
             if i + 1 < len(lines) and "DETAIL:  parameters:" in lines[i + 1]:
                 detail = lines[i + 1].split("parameters:", 1)[1]
@@ -143,7 +143,8 @@ def main():
     ).stdout.strip()
     psql(f'ALTER DATABASE "{DB}" SET log_min_duration_statement = 0', "postgres")
     server = subprocess.Popen(
-        [BINARY, "--database-url", f"{SERVER}/{DB}", "--listen", f"127.0.0.1:{PORT}"],
+        # One sweep at startup, then none during the measurements.
+        [BINARY, "--database-url", f"{SERVER}/{DB}", "--listen", f"127.0.0.1:{PORT}", "--sweep-seconds", "86400"],
         stderr=subprocess.DEVNULL,
     )
     try:
