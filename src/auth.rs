@@ -113,7 +113,12 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 /// Finds the key of an `Authorization` header value and notes its use.
 pub async fn authenticate(db: &DatabaseConnection, header: Option<&str>) -> Result<Viewer, AuthFailure> {
     let header = header.ok_or(AuthFailure::Denied(Unauthenticated::Missing))?;
-    let key = header.strip_prefix("Bearer ").map(str::trim).ok_or(AuthFailure::Denied(Unauthenticated::Invalid))?;
+    // The scheme is case-insensitive (RFC 9110); the key is not.
+    let (scheme, key) = header.trim().split_once(' ').ok_or(AuthFailure::Denied(Unauthenticated::Invalid))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthFailure::Denied(Unauthenticated::Invalid));
+    }
+    let key = key.trim();
     let prefix = prefix_of(key).ok_or(AuthFailure::Denied(Unauthenticated::Invalid))?;
     let stored = api_key::Entity::find()
         .filter(api_key::Column::Prefix.eq(prefix))

@@ -122,7 +122,13 @@ async fn referrals_of(txn: &DatabaseTransaction, person: Uuid) -> AppResult<Vec<
         .from(case::Entity)
         .and_where(case::Column::PersonId.eq(person))
         .take();
-    Ok(referral::Entity::find().filter(referral::Column::CaseId.in_subquery(cases)).all(txn).await?)
+    // In partner order, so that concurrent writers lock partner feeds in the same order (no deadlock).
+    Ok(referral::Entity::find()
+        .filter(referral::Column::CaseId.in_subquery(cases))
+        .order_by_asc(referral::Column::ToOrganisationId)
+        .order_by_asc(referral::Column::Id)
+        .all(txn)
+        .await?)
 }
 
 /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so that a

@@ -495,6 +495,8 @@ db_test!(requests_need_a_valid_unrevoked_key, |db| async move {
     let (status, body) = post(&app, Some(&format!("Bearer {key}")), query).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["viewer"], json!({ "role": "DASHBOARD", "keyPrefix": stored.prefix }));
+    // The scheme is case-insensitive.
+    assert_eq!(post(&app, Some(&format!("bearer {key}")), query).await.0, StatusCode::OK);
     // One changed character is a different key.
     let mut forged = key.clone().into_bytes();
     let last = forged.len() - 1;
