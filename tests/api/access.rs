@@ -32,16 +32,7 @@ struct Cast {
 }
 
 async fn cast(db: &TestDb) -> Cast {
-    let mut receivers: Vec<(Uuid, i64)> = referral::Entity::find()
-        .select_only()
-        .column(referral::Column::ToOrganisationId)
-        .column_as(referral::Column::Id.count(), "n")
-        .group_by(referral::Column::ToOrganisationId)
-        .into_tuple()
-        .all(&db.db)
-        .await
-        .expect("receivers");
-    receivers.sort_by_key(|(id, n)| (-n, *id));
+    let receivers = crate::support::partners_by_referrals(db).await;
     let mut reporters: Vec<(Option<Uuid>, i64)> = case::Entity::find()
         .select_only()
         .column(case::Column::ReportingVolunteerId)
@@ -55,8 +46,8 @@ async fn cast(db: &TestDb) -> Cast {
     reporters.sort_by_key(|(id, n)| (-n, *id));
     assert!(receivers.len() >= 2, "the demo data needs two partners with referrals");
     Cast {
-        partner: receivers[0].0,
-        other_partner: receivers[1].0,
+        partner: receivers[0],
+        other_partner: receivers[1],
         volunteer: reporters[0].0.expect("a reporting volunteer"),
     }
 }

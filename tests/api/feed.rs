@@ -80,17 +80,8 @@ async fn server_state(db: &TestDb, organisation: Uuid) -> HashMap<String, String
 }
 
 async fn busiest_partner(db: &TestDb) -> (Uuid, Uuid) {
-    let mut receivers: Vec<(Uuid, i64)> = referral::Entity::find()
-        .select_only()
-        .column(referral::Column::ToOrganisationId)
-        .column_as(referral::Column::Id.count(), "n")
-        .group_by(referral::Column::ToOrganisationId)
-        .into_tuple()
-        .all(&db.db)
-        .await
-        .expect("receivers");
-    receivers.sort_by_key(|(id, n)| (-n, *id));
-    (receivers[0].0, receivers[1].0)
+    let receivers = crate::support::partners_by_referrals(db).await;
+    (receivers[0], receivers[1])
 }
 
 /// Cases that may be referred now, not yet referred to `partner`.

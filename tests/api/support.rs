@@ -219,6 +219,22 @@ pub fn fixed_now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().expect("valid instant")
 }
 
+/// The organisations that received referrals, most referrals first (ties by id).
+pub async fn partners_by_referrals(db: &TestDb) -> Vec<uuid::Uuid> {
+    use sea_orm::{ColumnTrait, EntityTrait, QuerySelect};
+    let mut receivers: Vec<(uuid::Uuid, i64)> = entity::referral::Entity::find()
+        .select_only()
+        .column(entity::referral::Column::ToOrganisationId)
+        .column_as(entity::referral::Column::Id.count(), "n")
+        .group_by(entity::referral::Column::ToOrganisationId)
+        .into_tuple()
+        .all(&db.db)
+        .await
+        .expect("receivers");
+    receivers.sort_by_key(|(id, n)| (-n, *id));
+    receivers.into_iter().map(|(id, _)| id).collect()
+}
+
 /// The `code` extension of the first error of a response.
 pub fn error_code(response: &Value) -> Option<&str> {
     response["errors"][0]["extensions"]["code"].as_str()
