@@ -271,12 +271,7 @@ async fn report(write: &Write, input: &ReportCaseInput) -> AppResult<Uuid> {
 /// The case `id` as the writer may see it, locked for the rest of the transaction, at `version`.
 async fn locked_case(write: &Write, id: &ID, version: i32) -> AppResult<case::Model> {
     let id = ids::decode_uuid(id, NodeType::Case, "id")?;
-    let current = case::Entity::find_by_id(id)
-        .filter(policy::scope::<case::Entity>(&write.viewer))
-        .lock_exclusive()
-        .one(&write.txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such case".into()))?;
+    let current = write.locked::<case::Entity>(id, "case").await?;
     check_version("case", current.version, version)?;
     Ok(current)
 }

@@ -40,7 +40,7 @@ use entity::idempotency_key;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Iterable, ModelTrait,
-    QueryFilter, SqlErr,
+    QueryFilter, QuerySelect, SqlErr,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -48,6 +48,7 @@ use uuid::Uuid;
 use crate::audit::{self, Write as AuditWrite};
 use crate::auth::{Viewer, sha256_hex};
 use crate::error::{AppError, AppResult};
+use crate::graphql::connection::Keyed;
 use crate::graphql::types::db;
 use crate::policy;
 use crate::service::feed::begin_write;
@@ -137,6 +138,18 @@ impl Write {
             release(&db, claim).await;
         }
         outcome
+    }
+
+    /// The row `id` of `E` as the writer may see it, locked until the transaction ends. A row outside the
+    /// writer's scope does not exist for it: `NOT_FOUND` ("no such `what`").
+    pub async fn locked<E: Keyed<Key = Uuid>>(&self, id: Uuid, what: &str) -> AppResult<E::Model> {
+        E::find()
+            .filter(E::key_column().eq(id))
+            .filter(policy::scope::<E>(&self.viewer))
+            .lock_exclusive()
+            .one(&self.txn)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no such {what}")))
     }
 
     /// Records the audit event of a change to `subject`.

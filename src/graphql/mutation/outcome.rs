@@ -145,12 +145,7 @@ async fn record(write: &Write, input: &RecordOutcomeInput) -> AppResult<Uuid> {
 async fn verify(write: &Write, id: &ID) -> AppResult<Uuid> {
     let txn = &write.txn;
     let id = ids::decode_uuid(id, NodeType::Outcome, "id")?;
-    let current = outcome::Entity::find_by_id(id)
-        .filter(policy::scope::<outcome::Entity>(&write.viewer))
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such outcome".into()))?;
+    let current = write.locked::<outcome::Entity>(id, "outcome").await?;
     if current.verified {
         return Err(AppError::Conflict("the outcome is already verified".into()));
     }

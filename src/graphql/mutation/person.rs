@@ -257,12 +257,7 @@ async fn record(write: &Write, input: &RecordConsentInput) -> AppResult<Uuid> {
 async fn revoke(write: &Write, id: &ID) -> AppResult<Uuid> {
     let txn = &write.txn;
     let id = ids::decode_uuid(id, NodeType::Consent, "id")?;
-    let current = consent::Entity::find_by_id(id)
-        .filter(policy::scope::<consent::Entity>(&write.viewer))
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such consent".into()))?;
+    let current = write.locked::<consent::Entity>(id, "consent").await?;
     if current.revoked_at.is_some() {
         return Err(AppError::Conflict("the consent is already revoked".into()));
     }

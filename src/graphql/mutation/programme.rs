@@ -299,12 +299,7 @@ async fn create(write: &Write, input: &CreateProgrammeInput) -> AppResult<Uuid> 
 async fn update(write: &Write, id: &ID, version: i32, input: &UpdateProgrammeInput) -> AppResult<Uuid> {
     let txn = &write.txn;
     let id = ids::decode_uuid(id, NodeType::Programme, "id")?;
-    let current = programme::Entity::find_by_id(id)
-        .filter(policy::scope::<programme::Entity>(&write.viewer))
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such programme".into()))?;
+    let current = write.locked::<programme::Entity>(id, "programme").await?;
     check_version("programme", current.version, version)?;
     let mut active = current.clone().into_active_model();
     if let Some(name) = &input.name {
@@ -455,12 +450,7 @@ async fn record_exit(write: &Write, id: &ID, version: i32, exit: Exit) -> AppRes
     if exited_at > write.now {
         return Err(AppError::bad_input("exitedAt", "must not be in the future"));
     }
-    let current = enrollment::Entity::find_by_id(id)
-        .filter(policy::scope::<enrollment::Entity>(&write.viewer))
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such enrollment".into()))?;
+    let current = write.locked::<enrollment::Entity>(id, "enrollment").await?;
     check_version("enrollment", current.version, version)?;
     if current.status != DbEnrollmentStatus::Enrolled {
         return Err(AppError::Conflict(format!("the enrollment already ended: it is {}", current.status.as_str())));

@@ -281,12 +281,7 @@ async fn transition(write: &Write, change: &Transition) -> AppResult<Uuid> {
     let id = ids::decode_uuid(&change.id, NodeType::Referral, "id")?;
     let note = note(change.note.clone())?;
     // A referral outside the caller's scope (another partner's) does not exist for it.
-    let current = referral::Entity::find_by_id(id)
-        .filter(policy::scope::<referral::Entity>(&write.viewer))
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such referral".into()))?;
+    let current = write.locked::<referral::Entity>(id, "referral").await?;
     check_version("referral", current.version, change.version)?;
     workflow::check_referral(current.status, change.to)?;
     let case = case::Entity::find_by_id(current.case_id)

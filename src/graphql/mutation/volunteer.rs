@@ -290,12 +290,7 @@ async fn register(write: &Write, input: &RegisterVolunteerInput, today: NaiveDat
 /// The volunteer `id`, locked for the rest of the transaction, at `version`.
 async fn locked_volunteer(write: &Write, id: &ID, version: i32) -> AppResult<volunteer::Model> {
     let id = ids::decode_uuid(id, NodeType::Volunteer, "id")?;
-    let current = volunteer::Entity::find_by_id(id)
-        .filter(policy::scope::<volunteer::Entity>(&write.viewer))
-        .lock_exclusive()
-        .one(&write.txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such volunteer".into()))?;
+    let current = write.locked::<volunteer::Entity>(id, "volunteer").await?;
     check_version("volunteer", current.version, version)?;
     Ok(current)
 }
