@@ -18,33 +18,92 @@ use uuid::Uuid;
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
 
+/// The subject id of records about a search or a request rather than one object.
+pub const SEARCH: &str = "*";
+
 /// Most rows one audit insert carries.
 const ROWS_PER_INSERT: usize = 500;
 
 /// Subject (type, id) and person of a read.
 type ReadSubject = (&'static str, Uuid, Option<Uuid>);
 
-/// The personal-data fields read during one request, by subject.
+/// What one request did with personal data: the fields it served, by subject; the lookups it made by
+/// personal inputs (a NIK filter); and what it was refused (a `FORBIDDEN` field, an object outside its
+/// scope), so that probing is visible in the trail.
 #[derive(Default)]
-pub struct ReadLog(Mutex<BTreeMap<ReadSubject, BTreeSet<&'static str>>>);
+pub struct ReadLog(Mutex<Entries>);
+
+#[derive(Default)]
+struct Entries {
+    reads: BTreeMap<ReadSubject, BTreeSet<&'static str>>,
+    lookups: BTreeMap<&'static str, BTreeSet<&'static str>>,
+    denials: BTreeSet<String>,
+}
+
+/// Most distinct refusals one request records (a page of 100 refused fields is one pattern, not 100).
+const MAX_DENIALS: usize = 50;
 
 impl ReadLog {
-    /// Notes that `field` of the subject was served.
-    pub fn record(&self, subject_type: &'static str, subject_id: Uuid, person_id: Option<Uuid>, field: &'static str) {
-        let mut reads = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        reads.entry((subject_type, subject_id, person_id)).or_default().insert(field);
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn take(&self) -> BTreeMap<ReadSubject, BTreeSet<&'static str>> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    /// Notes that `field` of the subject was served.
+    pub fn record(&self, subject_type: &'static str, subject_id: Uuid, person_id: Option<Uuid>, field: &'static str) {
+        self.entries().reads.entry((subject_type, subject_id, person_id)).or_default().insert(field);
+    }
+
+    /// Notes a search of `subject_type` rows by the personal input `input` (e.g. `filter.nik`).
+    pub fn record_lookup(&self, subject_type: &'static str, input: &'static str) {
+        self.entries().lookups.entry(subject_type).or_default().insert(input);
+    }
+
+    /// Notes a refusal: `code` (`FORBIDDEN`, `NOT_FOUND`) at `path` (the field path, list indexes
+    /// dropped, so that a refused field on every row of a page is one entry).
+    pub fn record_denial(&self, code: &str, path: &str) {
+        let mut entries = self.entries();
+        if entries.denials.len() < MAX_DENIALS {
+            entries.denials.insert(format!("{code} {path}"));
+        }
+    }
+
+    fn take(&self) -> Entries {
+        std::mem::take(&mut *self.entries())
     }
 }
 
 /// Writes the reads of one request: one row per subject, listing the fields read.
 pub async fn flush_reads(db: &impl ConnectionTrait, viewer: &Viewer, log: &ReadLog) -> AppResult<()> {
     let now = Utc::now();
-    let rows: Vec<audit_event::ActiveModel> = log
-        .take()
+    let Entries { reads, lookups, denials } = log.take();
+    let row = |action: AuditAction, subject_type: &str, subject_id: String, fields: String| audit_event::ActiveModel {
+        id: Set(entity::new_id()),
+        occurred_at: Set(now),
+        api_key_id: Set(viewer.key_id),
+        actor: Set(viewer.label.clone()),
+        action: Set(action),
+        subject_type: Set(subject_type.to_owned()),
+        subject_id: Set(subject_id),
+        person_id: Set(None),
+        fields: Set(Some(fields)),
+        before: Set(None),
+        after: Set(None),
+    };
+    let mut extra: Vec<audit_event::ActiveModel> = lookups
+        .into_iter()
+        .map(|(subject_type, inputs)| {
+            row(AuditAction::Read, subject_type, SEARCH.to_owned(), inputs.into_iter().collect::<Vec<_>>().join(","))
+        })
+        .collect();
+    if !denials.is_empty() {
+        extra.push(row(
+            AuditAction::Denied,
+            "Request",
+            SEARCH.to_owned(),
+            denials.into_iter().collect::<Vec<_>>().join(","),
+        ));
+    }
+    let rows: Vec<audit_event::ActiveModel> = reads
         .into_iter()
         .map(|((subject_type, subject_id, person_id), fields)| audit_event::ActiveModel {
             id: Set(entity::new_id()),
@@ -59,6 +118,7 @@ pub async fn flush_reads(db: &impl ConnectionTrait, viewer: &Viewer, log: &ReadL
             before: Set(None),
             after: Set(None),
         })
+        .chain(extra)
         .collect();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {

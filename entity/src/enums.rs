@@ -308,6 +308,8 @@ string_enum! {
         Create = "CREATE",
         Update = "UPDATE",
         Export = "EXPORT",
+        Denied = "DENIED",
+        Refused = "REFUSED",
     }
 }
 

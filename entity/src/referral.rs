@@ -27,6 +27,9 @@ pub struct Model {
     /// consent allowed it. Such a referral stays in the partner's feed when a consent lapses (it never
     /// rested on one), and carries no personal data.
     pub consent_override_reason: Option<String>,
+    /// Whether the receiving partner holds the referral: its feed's last entry about it is an `UPSERT`
+    /// (kept by the feed, in the transaction that appends). A partner sees only what it holds.
+    pub partner_holds: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(has_many)]

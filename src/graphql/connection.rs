@@ -20,13 +20,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 use sea_orm::sea_query::{Alias, Asterisk, Expr, Order, Query, SelectStatement, UnionType, WindowStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, IdenStatic, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Select, Value,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, Value,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
+use crate::service::scope::Scoped;
 
 /// A value of a sort or key column, as carried inside a cursor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,7 +65,7 @@ impl From<Uuid> for KeyValue {
 
 /// An entity whose rows have a unique key (their id, or a region's code).
 pub trait Keyed:
-    crate::policy::Guarded<Model: FromQueryResult + Clone + Send + Sync> + Default + Send + Sync + 'static
+    crate::service::scope::Guarded<Model: FromQueryResult + Clone + Send + Sync> + Default + Send + Sync + 'static
 {
     /// The unique key, which also breaks ties between equal sort values.
     type Key: Clone + Eq + Hash + Send + Sync + Into<KeyValue> + Into<Value> + 'static;
@@ -256,7 +257,7 @@ struct StatementCount(SelectStatement);
 impl CountSource for StatementCount {
     fn count<'a>(&'a self, ctx: &'a Context<'_>) -> BoxFuture<'a, AppResult<i64>> {
         Box::pin(async move {
-            let db = ctx.data::<DatabaseConnection>().map_err(|e| AppError::Internal(e.message))?;
+            let db = crate::graphql::guard::scoped(ctx)?.db();
             let mut count = Query::select();
             count.expr_as(Expr::cust("COUNT(*)"), "total").from_subquery(self.0.clone(), "counted");
             let row = db.query_one(&count).await?;
@@ -357,14 +358,15 @@ fn assemble<E: Listed>(
 
 /// Fetches one page of a root connection: one SQL statement (plus one for `totalCount` if asked).
 pub async fn fetch_page<E: Listed>(
-    db: &DatabaseConnection,
-    filtered: Select<E>,
+    scoped: &Scoped,
+    condition: Condition,
     ordering: &Ordering<E::Sort>,
     page: &Page,
 ) -> AppResult<Connection<E::Model>> {
+    let filtered = scoped.find::<E>().filter(condition);
     let total = Arc::new(StatementCount(filtered.clone().into_query()));
     let (select, _) = ordered(filtered, ordering, page);
-    let rows = select.limit(page.limit + 1).all(db).await?;
+    let rows = select.limit(page.limit + 1).all(scoped.db()).await?;
     Ok(assemble::<E>(rows, ordering, page, total))
 }
 
@@ -397,10 +399,11 @@ const PARENTS_PER_STATEMENT: usize = 200;
 /// window would give the same rows, but both databases evaluate it over every child of every parent
 /// (2,000 cases per volunteer at a million cases) before discarding all but the page.
 pub async fn fetch_nested_pages<R: ChildOf>(
-    db: &DatabaseConnection,
+    scoped: &Scoped,
     parents: &[Uuid],
     args: &NestedArgs<R::Entity>,
 ) -> AppResult<HashMap<Uuid, Vec<<R::Entity as EntityTrait>::Model>>> {
+    let db = scoped.db();
     let (_, order) = ordered(R::Entity::find(), &args.ordering, &args.page);
     let sort = <R::Entity as Listed>::sort_column(args.ordering.sort);
     let key = <R::Entity as Keyed>::key_column();
@@ -408,7 +411,7 @@ pub async fn fetch_nested_pages<R: ChildOf>(
     for chunk in parents.chunks(PARENTS_PER_STATEMENT) {
         let mut branches = chunk.iter().enumerate().map(|(i, parent)| {
             let (select, _) = ordered(
-                R::Entity::find().filter(R::parent_column().eq(*parent)).filter(args.condition.clone()),
+                scoped.find::<R::Entity>().filter(R::parent_column().eq(*parent)).filter(args.condition.clone()),
                 &args.ordering,
                 &args.page,
             );
@@ -455,12 +458,14 @@ pub fn nested_connection<R: ChildOf>(
 
 /// Counts children per parent in one `GROUP BY` statement.
 pub async fn count_children<R: ChildOf>(
-    db: &DatabaseConnection,
+    scoped: &Scoped,
     parents: &[Uuid],
     condition: &Condition,
 ) -> AppResult<HashMap<Uuid, i64>> {
+    let db = scoped.db();
     let parent = R::parent_column();
-    let mut query = R::Entity::find()
+    let mut query = scoped
+        .find::<R::Entity>()
         .filter(parent.is_in(parents.iter().copied()))
         .filter(condition.clone())
         .select_only()

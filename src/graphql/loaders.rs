@@ -13,26 +13,24 @@ use std::sync::Arc;
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, Loader};
 use futures_util::future::BoxFuture;
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
 use crate::graphql::connection::{
     ChildOf, Connection, CountSource, Keyed, Listed, NestedArgs, count_children, fetch_nested_pages, nested_connection,
 };
-use crate::policy::{self, Guarded};
+use crate::service::scope::{Guarded, Scoped};
 
 /// Loads rows of `E` by key, among the rows the request's viewer may see.
 pub struct RowLoader<E> {
-    db: DatabaseConnection,
-    scope: Condition,
+    scoped: Scoped,
     entity: PhantomData<fn() -> E>,
 }
 
 impl<E: Guarded> RowLoader<E> {
-    pub fn new(db: DatabaseConnection, viewer: &Viewer) -> Self {
-        RowLoader { db, scope: policy::scope::<E>(viewer), entity: PhantomData }
+    pub fn new(scoped: &Scoped) -> Self {
+        RowLoader { scoped: scoped.clone(), entity: PhantomData }
     }
 }
 
@@ -41,10 +39,11 @@ impl<E: Keyed> Loader<E::Key> for RowLoader<E> {
     type Error = Arc<AppError>;
 
     async fn load(&self, keys: &[E::Key]) -> Result<HashMap<E::Key, E::Model>, Self::Error> {
-        let rows = E::find()
+        let rows = self
+            .scoped
+            .find::<E>()
             .filter(E::key_column().is_in(keys.iter().cloned()))
-            .filter(self.scope.clone())
-            .all(&self.db)
+            .all(self.scoped.db())
             .await
             .map_err(|e| Arc::new(AppError::from(e)))?;
         Ok(rows.into_iter().map(|row| (E::key(&row), row)).collect())
@@ -63,14 +62,13 @@ pub trait Children: Send + Sync + 'static {
 
 /// Loads every child of each parent that the request's viewer may see.
 pub struct ChildrenLoader<R> {
-    db: DatabaseConnection,
-    scope: Condition,
+    scoped: Scoped,
     relation: PhantomData<fn() -> R>,
 }
 
 impl<R: Children> ChildrenLoader<R> {
-    pub fn new(db: DatabaseConnection, viewer: &Viewer) -> Self {
-        ChildrenLoader { db, scope: policy::scope::<R::Entity>(viewer), relation: PhantomData }
+    pub fn new(scoped: &Scoped) -> Self {
+        ChildrenLoader { scoped: scoped.clone(), relation: PhantomData }
     }
 }
 
@@ -79,11 +77,12 @@ impl<R: Children> Loader<R::ParentKey> for ChildrenLoader<R> {
     type Error = Arc<AppError>;
 
     async fn load(&self, keys: &[R::ParentKey]) -> Result<HashMap<R::ParentKey, Self::Value>, Self::Error> {
-        let rows = R::Entity::find()
+        let rows = self
+            .scoped
+            .find::<R::Entity>()
             .filter(R::parent_column().is_in(keys.iter().cloned()))
-            .filter(self.scope.clone())
             .order_by_asc(R::order_column())
-            .all(&self.db)
+            .all(self.scoped.db())
             .await
             .map_err(|e| Arc::new(AppError::from(e)))?;
         let mut children: HashMap<R::ParentKey, Self::Value> =
@@ -136,13 +135,13 @@ fn by_arguments<E: Listed>(keys: &[NestedKey<E>]) -> Vec<(Arc<NestedArgs<E>>, Ve
 
 /// Loads one page of a nested connection for every parent at once.
 pub struct PageLoader<R> {
-    db: DatabaseConnection,
+    scoped: Scoped,
     relation: PhantomData<fn() -> R>,
 }
 
 impl<R> PageLoader<R> {
-    pub fn new(db: DatabaseConnection) -> Self {
-        PageLoader { db, relation: PhantomData }
+    pub fn new(scoped: &Scoped) -> Self {
+        PageLoader { scoped: scoped.clone(), relation: PhantomData }
     }
 }
 
@@ -158,7 +157,7 @@ impl<R: ChildOf> Loader<NestedKey<R::Entity>> for PageLoader<R> {
     ) -> Result<HashMap<NestedKey<R::Entity>, Self::Value>, Self::Error> {
         let mut pages = HashMap::new();
         for (args, parents) in by_arguments(keys) {
-            let mut rows = fetch_nested_pages::<R>(&self.db, &parents, &args).await.map_err(Arc::new)?;
+            let mut rows = fetch_nested_pages::<R>(&self.scoped, &parents, &args).await.map_err(Arc::new)?;
             for parent in parents {
                 let page = rows.remove(&parent).unwrap_or_default();
                 pages.insert(NestedKey { parent, args: args.clone() }, page);
@@ -170,13 +169,13 @@ impl<R: ChildOf> Loader<NestedKey<R::Entity>> for PageLoader<R> {
 
 /// Counts the children of every parent of a nested connection at once.
 pub struct CountLoader<R> {
-    db: DatabaseConnection,
+    scoped: Scoped,
     relation: PhantomData<fn() -> R>,
 }
 
 impl<R> CountLoader<R> {
-    pub fn new(db: DatabaseConnection) -> Self {
-        CountLoader { db, relation: PhantomData }
+    pub fn new(scoped: &Scoped) -> Self {
+        CountLoader { scoped: scoped.clone(), relation: PhantomData }
     }
 }
 
@@ -187,7 +186,7 @@ impl<R: ChildOf> Loader<NestedKey<R::Entity>> for CountLoader<R> {
     async fn load(&self, keys: &[NestedKey<R::Entity>]) -> Result<HashMap<NestedKey<R::Entity>, i64>, Self::Error> {
         let mut totals = HashMap::new();
         for (args, parents) in by_arguments(keys) {
-            let counts = count_children::<R>(&self.db, &parents, &args.condition).await.map_err(Arc::new)?;
+            let counts = count_children::<R>(&self.scoped, &parents, &args.condition).await.map_err(Arc::new)?;
             for parent in parents {
                 totals.insert(NestedKey { parent, args: args.clone() }, counts.get(&parent).copied().unwrap_or(0));
             }

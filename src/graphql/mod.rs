@@ -4,6 +4,7 @@
 //! - [`aggregate`]: the engine behind the statistics fields (grouping, gap filling, suppression).
 //! - [`batch`]: runs each request's loader batches in the request's own task (deterministic batches).
 //! - [`connection`]: Relay connections over keyset cursors, root and nested.
+//! - [`guard`]: the access rules applied to fields and inputs (personal data, free text, actor labels).
 //! - [`ids`]: opaque global ids.
 //! - [`loaders`]: DataLoaders through which every relation is followed.
 //! - [`types`]: one module per domain noun (object type, filter, orderBy).
@@ -14,6 +15,7 @@
 pub mod aggregate;
 pub mod batch;
 pub mod connection;
+pub mod guard;
 pub mod ids;
 pub mod loaders;
 pub mod mutation;
@@ -31,6 +33,7 @@ use crate::auth::Viewer;
 use crate::config::ApiConfig;
 use crate::graphql::batch::Batches;
 use crate::graphql::loaders::{ChildrenLoader, CountLoader, PageLoader, RowLoader};
+use crate::service::scope::Scoped;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
@@ -64,54 +67,49 @@ fn request_data(
 ) -> (async_graphql::Request, Batches, Arc<ReadLog>) {
     let batches = Batches::default();
     let reads = Arc::new(ReadLog::default());
-    let request = with_loaders(request, db, viewer, &batches).data(viewer.clone()).data(reads.clone());
+    let scoped = Scoped::new(db.clone(), viewer.clone());
+    let request = with_loaders(request, &scoped, &batches).data(viewer.clone()).data(reads.clone()).data(scoped);
     (request, batches, reads)
 }
 
-fn with_loaders(
-    request: async_graphql::Request,
-    db: &DatabaseConnection,
-    viewer: &Viewer,
-    batches: &Batches,
-) -> async_graphql::Request {
+fn with_loaders(request: async_graphql::Request, scoped: &Scoped, batches: &Batches) -> async_graphql::Request {
     use entity::*;
     fn loader<T: Send + Sync + 'static>(batches: &Batches, inner: T) -> DataLoader<T> {
         DataLoader::new(inner, batches.spawner()).delay(std::time::Duration::ZERO)
     }
     request
-        .data(db.clone())
-        .data(loader(batches, RowLoader::<region::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<organisation::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<volunteer::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<training_attendance::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<award::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<person::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<consent::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<case::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<case_status_change::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<programme::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<enrollment::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<referral::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<referral_event::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, RowLoader::<outcome::Entity>::new(db.clone(), viewer)))
-        .data(loader(batches, ChildrenLoader::<types::region::RegionChildren>::new(db.clone(), viewer)))
-        .data(loader(batches, ChildrenLoader::<types::volunteer::VolunteerTrainings>::new(db.clone(), viewer)))
-        .data(loader(batches, ChildrenLoader::<types::volunteer::VolunteerAwards>::new(db.clone(), viewer)))
-        .data(loader(batches, ChildrenLoader::<types::person::PersonConsents>::new(db.clone(), viewer)))
-        .data(loader(batches, ChildrenLoader::<types::person::PersonCases>::new(db.clone(), viewer)))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseCategories>::new(db.clone(), viewer)))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseStatusHistory>::new(db.clone(), viewer)))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseEnrollments>::new(db.clone(), viewer)))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseReferrals>::new(db.clone(), viewer)))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseOutcomes>::new(db.clone(), viewer)))
-        .data(loader(batches, ChildrenLoader::<types::programme::ProgrammeCategories>::new(db.clone(), viewer)))
-        .data(loader(batches, ChildrenLoader::<types::referral::ReferralEvents>::new(db.clone(), viewer)))
-        .data(loader(batches, PageLoader::<types::volunteer::ReportedCases>::new(db.clone())))
-        .data(loader(batches, CountLoader::<types::volunteer::ReportedCases>::new(db.clone())))
-        .data(loader(batches, PageLoader::<types::programme::ProgrammeEnrollments>::new(db.clone())))
-        .data(loader(batches, CountLoader::<types::programme::ProgrammeEnrollments>::new(db.clone())))
-        .data(loader(batches, PageLoader::<types::referral::ReceivedReferrals>::new(db.clone())))
-        .data(loader(batches, CountLoader::<types::referral::ReceivedReferrals>::new(db.clone())))
+        .data(loader(batches, RowLoader::<region::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<organisation::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<volunteer::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<training_attendance::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<award::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<person::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<consent::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<case::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<case_status_change::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<programme::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<enrollment::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<referral::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<referral_event::Entity>::new(scoped)))
+        .data(loader(batches, RowLoader::<outcome::Entity>::new(scoped)))
+        .data(loader(batches, ChildrenLoader::<types::region::RegionChildren>::new(scoped)))
+        .data(loader(batches, ChildrenLoader::<types::volunteer::VolunteerTrainings>::new(scoped)))
+        .data(loader(batches, ChildrenLoader::<types::volunteer::VolunteerAwards>::new(scoped)))
+        .data(loader(batches, ChildrenLoader::<types::person::PersonConsents>::new(scoped)))
+        .data(loader(batches, ChildrenLoader::<types::person::PersonCases>::new(scoped)))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseCategories>::new(scoped)))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseStatusHistory>::new(scoped)))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseEnrollments>::new(scoped)))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseReferrals>::new(scoped)))
+        .data(loader(batches, ChildrenLoader::<types::case::CaseOutcomes>::new(scoped)))
+        .data(loader(batches, ChildrenLoader::<types::programme::ProgrammeCategories>::new(scoped)))
+        .data(loader(batches, ChildrenLoader::<types::referral::ReferralEvents>::new(scoped)))
+        .data(loader(batches, PageLoader::<types::volunteer::ReportedCases>::new(scoped)))
+        .data(loader(batches, CountLoader::<types::volunteer::ReportedCases>::new(scoped)))
+        .data(loader(batches, PageLoader::<types::programme::ProgrammeEnrollments>::new(scoped)))
+        .data(loader(batches, CountLoader::<types::programme::ProgrammeEnrollments>::new(scoped)))
+        .data(loader(batches, PageLoader::<types::referral::ReceivedReferrals>::new(scoped)))
+        .data(loader(batches, CountLoader::<types::referral::ReceivedReferrals>::new(scoped)))
 }
 
 /// Executes a request against the database as `viewer`. Errors raised by async-graphql itself while
@@ -128,6 +126,7 @@ pub async fn execute(
 ) -> async_graphql::Response {
     let (request, batches, reads) = request_data(request, db, viewer);
     let mut response = batch::drive(batches, schema.execute(request)).await;
+    record_denials(&response, &reads);
     if let Err(error) = audit::flush_reads(db, viewer, &reads).await {
         let error: async_graphql::Error = error.into();
         return async_graphql::Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
@@ -139,4 +138,25 @@ pub async fn execute(
         }
     }
     response
+}
+
+/// Notes every refusal in the response (a `FORBIDDEN` field, a `NOT_FOUND` object) in the read log, so
+/// that the audit trail shows probing: one entry per code and field path, list indexes dropped.
+fn record_denials(response: &async_graphql::Response, reads: &ReadLog) {
+    for error in &response.errors {
+        let code = error.extensions.as_ref().and_then(|extensions| extensions.get("code"));
+        let code = match code {
+            Some(async_graphql::Value::String(code)) if code == "FORBIDDEN" || code == "NOT_FOUND" => code,
+            _ => continue,
+        };
+        let path: Vec<String> = error
+            .path
+            .iter()
+            .filter_map(|segment| match segment {
+                async_graphql::PathSegment::Field(name) => Some(name.clone()),
+                async_graphql::PathSegment::Index(_) => None,
+            })
+            .collect();
+        reads.record_denial(code, &path.join("."));
+    }
 }

@@ -62,6 +62,13 @@ pub async fn append(
     })
     .exec_without_returning(txn)
     .await?;
+    // What the partner holds is what its feed says, in the same transaction: the API's scope for the
+    // partner reads this flag.
+    referral::Entity::update_many()
+        .col_expr(referral::Column::PartnerHolds, Expr::value(kind == ChangeKind::Upsert))
+        .filter(referral::Column::Id.eq(referral))
+        .exec(txn)
+        .await?;
     Ok(position)
 }
 
@@ -247,6 +254,7 @@ pub async fn backfill(db: &DatabaseConnection) -> AppResult<()> {
          SELECT organisation_id, MAX(position) FROM referral_changes GROUP BY organisation_id",
     )
     .await?;
+    txn.execute_unprepared("UPDATE referrals SET partner_holds = (status <> 'WITHDRAWN')").await?;
     txn.commit().await?;
     Ok(())
 }

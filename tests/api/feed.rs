@@ -253,9 +253,13 @@ db_test!(revoking_consent_tombstones_and_hides_personal_data, |db| async move {
     assert!(tombstones[0]["referral"].is_null());
     copy.drain(&db, &partner).await;
     assert!(!copy.referrals.contains_key(&id));
+    // What the feed told the partner to delete is gone from the API too: reading it, or answering it.
     let after = db.run_as(&partner, read, json!({ "id": id })).await;
-    assert_eq!(error_code(&after), Some("FORBIDDEN"));
-    assert!(after["data"]["referral"]["case"]["person"]["fullName"].is_null());
+    assert_eq!(error_code(&after), Some("NOT_FOUND"), "{after}");
+    assert!(after["data"]["referral"].is_null());
+    let accept = "mutation($id: ID!) { acceptReferral(id: $id, version: 1) { referral { status } } }";
+    let answer = db.run_as(&partner, accept, json!({ "id": id })).await;
+    assert_eq!(error_code(&answer), Some("NOT_FOUND"), "{answer}");
     // Replaying from the start, the old upserts carry no data any more.
     let mut fresh = Copy::default();
     fresh.drain(&db, &partner).await;

@@ -235,6 +235,33 @@ pub async fn partners_by_referrals(db: &TestDb) -> Vec<uuid::Uuid> {
     receivers.into_iter().map(|(id, _)| id).collect()
 }
 
+/// The referrals `organisation` holds according to its feed, worked out from the feed entries alone
+/// (not from the flag the API keeps): those whose latest entry is an `UPSERT`.
+pub async fn held_referrals(db: &TestDb, organisation: uuid::Uuid) -> Vec<entity::referral::Model> {
+    use entity::{enums::ChangeKind, referral, referral_change};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let changes = referral_change::Entity::find()
+        .filter(referral_change::Column::OrganisationId.eq(organisation))
+        .order_by_asc(referral_change::Column::Position)
+        .all(&db.db)
+        .await
+        .expect("changes");
+    let mut latest = std::collections::HashMap::new();
+    for change in changes {
+        latest.insert(change.referral_id, change.kind);
+    }
+    let mut held: Vec<referral::Model> = referral::Entity::find()
+        .filter(referral::Column::ToOrganisationId.eq(organisation))
+        .all(&db.db)
+        .await
+        .expect("referrals")
+        .into_iter()
+        .filter(|r| latest.get(&r.id) == Some(&ChangeKind::Upsert))
+        .collect();
+    held.sort_by_key(|r| r.id);
+    held
+}
+
 /// The `code` extension of the first error of a response.
 pub fn error_code(response: &Value) -> Option<&str> {
     response["errors"][0]["extensions"]["code"].as_str()

@@ -239,6 +239,7 @@ async fn send(write: &Write, input: &SendReferralInput) -> AppResult<Uuid> {
         completed_at: Set(None),
         version: Set(1),
         consent_override_reason: Set(if consented { None } else { override_reason.map(str::to_owned) }),
+        partner_holds: Set(true),
         created_at: Set(write.now),
         updated_at: Set(write.now),
     };

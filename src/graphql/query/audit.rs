@@ -42,7 +42,9 @@ impl AuditQuery {
         #[graphql(desc = "Cursor to read backward from (exclusive).")] before: Option<String>,
     ) -> async_graphql::Result<AuditEventConnection> {
         require(ctx, &[Role::Admin], "read the audit trail")?;
-        let condition = filter.unwrap_or_default().condition()?;
+        // Reading the trail is itself recorded: who looked at whose access history.
+        crate::graphql::guard::read_log(ctx)?.record_lookup("AuditEvent", "auditEvents");
+        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
         let ordering = AuditEventOrder::ordering(order_by);
         let page =
             root_page::<audit_event::Entity>(ctx, condition, ordering, page_args(first, after, last, before)).await?;
@@ -60,64 +62,77 @@ impl AuditQuery {
         Ok(keys.into_iter().map(ApiKey).collect())
     }
 
-    /// A person's complete record, for a data-subject request under UU PDP 27/2022 (ADMIN keys): the
-    /// person, their consents, cases (with categories and status history), referrals (with their event
-    /// logs), enrollments and outcomes, and the access trail (every audit record about them). The export
-    /// itself is recorded in the trail.
+    /// A person's complete record, for a data-subject request under UU PDP 27/2022 (STAFF keys, the
+    /// only role that may read personal data in full; ADMIN keys administer keys and the trail and read
+    /// no personal data): the person, their consents, cases (with categories and status history),
+    /// referrals (with their event logs), enrollments and outcomes, and the access trail (every audit
+    /// record about them, which only this export reads outside the ADMIN's trail). The export itself is
+    /// recorded in the trail.
     async fn person_record(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the person.")] id: ID,
     ) -> async_graphql::Result<PersonRecord> {
-        require(ctx, &[Role::Admin], "export a person's record")?;
+        require(ctx, &[Role::Staff], "export a person's record")?;
         let person_id = ids::decode_uuid(&id, NodeType::Person, "id")?;
-        let db = db(ctx)?;
-        let person = person::Entity::find_by_id(person_id)
+        let scoped = crate::graphql::guard::scoped(ctx)?;
+        let db = scoped.db();
+        let person = scoped
+            .find::<person::Entity>()
+            .filter(person::Column::Id.eq(person_id))
             .one(db)
             .await
             .map_err(AppError::from)?
             .ok_or_else(|| AppError::NotFound("no such person".into()))?;
         let rows = |models: Vec<Value>| Value::Array(models);
-        let consents = consent::Entity::find()
+        let consents = scoped
+            .find::<consent::Entity>()
             .filter(consent::Column::PersonId.eq(person_id))
             .all(db)
             .await
             .map_err(AppError::from)?;
-        let cases = case::Entity::find()
+        let cases = scoped
+            .find::<case::Entity>()
             .filter(case::Column::PersonId.eq(person_id))
             .order_by_asc(case::Column::OpenedAt)
             .all(db)
             .await
             .map_err(AppError::from)?;
         let case_ids: Vec<_> = cases.iter().map(|c| c.id).collect();
-        let categories = case_category::Entity::find()
+        let categories = scoped
+            .find::<case_category::Entity>()
             .filter(case_category::Column::CaseId.is_in(case_ids.clone()))
             .all(db)
             .await
             .map_err(AppError::from)?;
-        let history = case_status_change::Entity::find()
+        let history = scoped
+            .find::<case_status_change::Entity>()
             .filter(case_status_change::Column::CaseId.is_in(case_ids.clone()))
             .order_by_asc(case_status_change::Column::ChangedAt)
             .all(db)
             .await
             .map_err(AppError::from)?;
-        let referrals = referral::Entity::find()
+        let referrals = scoped
+            .find::<referral::Entity>()
             .filter(referral::Column::CaseId.is_in(case_ids.clone()))
             .all(db)
             .await
             .map_err(AppError::from)?;
-        let events = referral_event::Entity::find()
+        let events = scoped
+            .find::<referral_event::Entity>()
             .filter(referral_event::Column::ReferralId.is_in(referrals.iter().map(|r| r.id)))
             .order_by_asc(referral_event::Column::OccurredAt)
             .all(db)
             .await
             .map_err(AppError::from)?;
-        let enrollments = enrollment::Entity::find()
+        let enrollments = scoped
+            .find::<enrollment::Entity>()
             .filter(enrollment::Column::CaseId.is_in(case_ids.clone()))
             .all(db)
             .await
             .map_err(AppError::from)?;
-        let outcomes = outcome::Entity::find()
+        let outcomes = scoped
+            .find::<outcome::Entity>()
             .filter(outcome::Column::CaseId.is_in(case_ids))
             .all(db)
             .await

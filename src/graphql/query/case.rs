@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, ID, Object};
 use entity::case;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, QueryFilter};
 
 use crate::error::AppError;
 use crate::graphql::ids::{self, NodeType};
@@ -31,7 +31,7 @@ impl CaseQuery {
         #[graphql(desc = "Page size, reading backward from the end or from `before`.")] last: Option<i32>,
         #[graphql(desc = "Cursor to read backward from (exclusive).")] before: Option<String>,
     ) -> async_graphql::Result<CaseConnection> {
-        let condition = filter.unwrap_or_default().condition()?;
+        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
         let connection = root_page::<case::Entity>(
             ctx,
             condition,
@@ -51,9 +51,9 @@ impl CaseQuery {
     ) -> async_graphql::Result<Case> {
         let row = match (id, reference_number) {
             (Some(id), None) => loaders::row::<case::Entity>(ctx, ids::decode_uuid(&id, NodeType::Case, "id")?).await?,
-            (None, Some(reference)) => case::Entity::find()
+            (None, Some(reference)) => crate::graphql::guard::scoped(ctx)?
+                .find::<case::Entity>()
                 .filter(case::Column::ReferenceNumber.eq(reference))
-                .filter(crate::policy::scope::<case::Entity>(crate::policy::viewer(ctx)?))
                 .one(db(ctx)?)
                 .await
                 .map_err(AppError::from)?,

@@ -32,8 +32,8 @@ macro_rules! root_fields {
                 #[graphql(desc = "Page size, reading backward from the end or from `before`.")] last: Option<i32>,
                 #[graphql(desc = "Cursor to read backward from (exclusive).")] before: Option<String>,
             ) -> async_graphql::Result<$connection> {
-                $crate::policy::check_inputs(ctx, &[&filter, &order_by])?;
-                let condition = filter.unwrap_or_default().condition()?;
+                $crate::graphql::guard::check_inputs(ctx, stringify!($node), &[&filter, &order_by])?;
+                let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
                 let args = $crate::graphql::types::page_args(first, after, last, before);
                 let connection =
                     $crate::graphql::types::root_page::<$entity>(ctx, condition, $order::ordering(order_by), args).await?;

@@ -29,7 +29,7 @@ impl RegionQuery {
         #[graphql(desc = "Page size, reading backward from the end or from `before`.")] last: Option<i32>,
         #[graphql(desc = "Cursor to read backward from (exclusive).")] before: Option<String>,
     ) -> async_graphql::Result<RegionConnection> {
-        let condition = filter.unwrap_or_default().condition()?;
+        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
         let connection = root_page::<region::Entity>(
             ctx,
             condition,

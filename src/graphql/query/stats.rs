@@ -83,7 +83,7 @@ impl StatsQuery {
     ) -> async_graphql::Result<CaseStats> {
         let instant = aggregate::as_of(as_of)?;
         let settings = settings(ctx, exact)?;
-        let condition = filter.unwrap_or_default().condition()?;
+        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
         let durations = selected(ctx, &["medianDaysToClose", "p90DaysToClose"]);
         let fact = CaseFact { as_of, durations };
         let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
@@ -125,7 +125,7 @@ impl StatsQuery {
     ) -> async_graphql::Result<ReferralStats> {
         let instant = aggregate::as_of(as_of)?;
         let settings = settings(ctx, exact)?;
-        let condition = filter.unwrap_or_default().condition()?;
+        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
         let durations = selected(ctx, &["medianHoursToRespond", "medianHoursToComplete"]);
         let fact = ReferralFact { as_of, durations };
         let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
@@ -165,7 +165,7 @@ impl StatsQuery {
     ) -> async_graphql::Result<OutcomeStats> {
         let instant = aggregate::as_of(as_of)?;
         let settings = settings(ctx, exact)?;
-        let condition = filter.unwrap_or_default().condition()?;
+        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
         let fact = OutcomeFact { as_of };
         let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
         let Published { total, groups } = published;
@@ -203,7 +203,7 @@ impl StatsQuery {
         period: Option<StatsPeriod>,
     ) -> async_graphql::Result<ProgrammeStats> {
         let settings = settings(ctx, exact)?;
-        let condition = filter.unwrap_or_default().condition()?;
+        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
         let db = db(ctx)?;
         let fact = ProgrammeFact {
             backend: db.get_database_backend(),
@@ -259,7 +259,7 @@ impl StatsQuery {
         let trained_since = today
             .checked_sub_months(chrono::Months::new(trained_within_months))
             .ok_or_else(|| AppError::bad_input("trainedWithinMonths", "too many months"))?;
-        let condition = filter.unwrap_or_default().condition()?;
+        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
         let fact = VolunteerFact { today, trained_since };
         let published = aggregate::run(db(ctx)?, &fact, &group_by, None, condition, &settings).await?;
         let Published { total, groups } = published;

@@ -10,6 +10,7 @@ use crate::graphql::connection::{KeyValue, Listed, Ordering};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::types::enums::OrderDirection;
 use crate::graphql::types::{InstantRange, connection_types};
+use crate::service::scope::Scoped;
 
 /// One audit record: who did what to which object, when, with the values before and after (writes) or
 /// the personal-data fields read (reads). Records are never changed or deleted.
@@ -28,6 +29,12 @@ pub enum AuditAction {
     Update,
     /// A person's complete record was exported (a data-subject request).
     Export,
+    /// A request was refused fields or objects (`FORBIDDEN` fields, ids outside the caller's scope); the
+    /// record lists the codes and field paths, so that probing shows in the trail.
+    Denied,
+    /// A write that carried personal data was refused; the record names the operation and the fields
+    /// carried, never their values.
+    Refused,
 }
 
 /// One audit record: who did what to which object, when, with the values before and after (writes) or
@@ -75,13 +82,17 @@ impl AuditEvent {
     }
 
     /// For writes: the object's columns before the change, as a JSON object (null for a creation).
-    async fn before(&self) -> Option<&str> {
-        self.0.before.as_deref()
+    /// Columns holding personal data or free text (names, NIK, phone, address, birth date, notes,
+    /// summaries, actor labels of notes) read `"<withheld: personal data>"`: the trail shows that they
+    /// changed, not what they hold. A person's own data is exported with `personRecord` (STAFF).
+    async fn before(&self) -> Option<String> {
+        redacted(&self.0.subject_type, self.0.before.as_deref())
     }
 
-    /// For writes: the object's columns after the change, as a JSON object.
-    async fn after(&self) -> Option<&str> {
-        self.0.after.as_deref()
+    /// For writes: the object's columns after the change, as a JSON object, personal columns withheld
+    /// as in `before`.
+    async fn after(&self) -> Option<String> {
+        redacted(&self.0.subject_type, self.0.after.as_deref())
     }
 }
 
@@ -126,7 +137,7 @@ pub struct AuditEventFilter {
 }
 
 impl AuditEventFilter {
-    pub fn condition(&self) -> AppResult<Condition> {
+    pub fn condition(&self, _scoped: &Scoped) -> AppResult<Condition> {
         let mut condition = Condition::all();
         if let Some(person) = &self.person_id {
             condition = condition.add(audit_event::Column::PersonId.eq(ids::decode_uuid(
@@ -174,3 +185,16 @@ connection_types!(
     "A page of audit records.",
     "An audit record and its cursor."
 );
+
+/// A stored snapshot with its personal columns withheld; a snapshot that is not a JSON object is
+/// withheld whole.
+fn redacted(subject_type: &str, snapshot: Option<&str>) -> Option<String> {
+    let snapshot = snapshot?;
+    match serde_json::from_str::<serde_json::Value>(snapshot) {
+        Ok(mut value) if value.is_object() => {
+            crate::service::policy::redact(subject_type, &mut value);
+            Some(value.to_string())
+        }
+        _ => Some(serde_json::Value::String(crate::service::policy::WITHHELD.to_owned()).to_string()),
+    }
+}

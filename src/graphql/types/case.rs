@@ -3,11 +3,11 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use entity::{case, case_category, case_status_change, enrollment, outcome, person, referral, region, volunteer};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
 use crate::graphql::connection::{KeyValue, Listed, Ordering};
+use crate::graphql::guard::{self, reveal_case_narrative};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{self, Children};
 use crate::graphql::types::enums::{
@@ -20,7 +20,8 @@ use crate::graphql::types::referral::Referral;
 use crate::graphql::types::region::{Region, district_kelurahan};
 use crate::graphql::types::volunteer::Volunteer;
 use crate::graphql::types::{InstantRange, any_of, connection_types};
-use crate::policy::reveal_case_narrative;
+use crate::service::policy::Text;
+use crate::service::scope::Scoped;
 
 /// A social case: a person in need (in one or more PPKS categories) found by a PSM volunteer or
 /// reported to Dinsos, followed from report to closure.
@@ -172,14 +173,19 @@ impl CaseStatusChange {
         self.0.changed_at
     }
 
-    /// Who made the change (a volunteer, a staff member or `system`).
-    async fn changed_by(&self) -> &str {
-        &self.0.changed_by
+    /// Who made the change. STAFF and ADMIN keys read the full label (role, key prefix and key name);
+    /// other keys read only the kind of actor: `Dinsos staff`, `PSM volunteer`, `partner organisation`
+    /// or `system`.
+    async fn changed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(guard::actor(ctx, &self.0.changed_by)?)
     }
 
-    /// Note left with the change.
-    async fn note(&self) -> Option<&str> {
-        self.0.note.as_deref()
+    /// Note left with the change: Dinsos' internal working note, free text and so personal data.
+    /// Readable by STAFF and by the volunteer who reported the case; never by partners (such notes may
+    /// name other organisations involved) nor by DASHBOARD or ADMIN keys (`FORBIDDEN`).
+    async fn note(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        let subject = ("CaseStatusChange", self.0.id, "note");
+        Ok(guard::text(ctx, self.0.note.as_deref(), self.0.case_id, Text::Internal, subject).await?)
     }
 
     /// The case that changed.
@@ -275,7 +281,7 @@ pub struct CaseFilter {
 }
 
 impl CaseFilter {
-    pub fn condition(&self) -> AppResult<Condition> {
+    pub fn condition(&self, scoped: &Scoped) -> AppResult<Condition> {
         use entity::enums as db;
         let statuses: Option<Vec<db::CaseStatus>> = self.status.as_deref().map(stored);
         let urgencies: Option<Vec<db::Urgency>> = self.urgency.as_deref().map(stored);
@@ -285,15 +291,14 @@ impl CaseFilter {
         condition = any_of(condition, case::Column::Source, sources.as_ref());
         condition = any_of(condition, case::Column::KelurahanCode, self.kelurahan_codes.as_ref());
         if let Some(districts) = &self.district_codes {
-            condition = condition.add(case::Column::KelurahanCode.in_subquery(district_kelurahan(districts)));
+            condition = condition.add(case::Column::KelurahanCode.in_subquery(district_kelurahan(scoped, districts)));
         }
         if let Some(categories) = &self.categories {
             let categories: Vec<db::PpksCategory> = stored(categories);
-            let tagged = Query::select()
-                .column(case_category::Column::CaseId)
-                .from(case_category::Entity)
-                .and_where(Expr::col(case_category::Column::Category).is_in(categories))
-                .take();
+            let tagged = scoped.ids::<case_category::Entity>(
+                case_category::Column::CaseId,
+                Condition::all().add(case_category::Column::Category.is_in(categories)),
+            );
             condition = condition.add(case::Column::Id.in_subquery(tagged));
         }
         if let Some(range) = &self.opened {
@@ -305,26 +310,28 @@ impl CaseFilter {
         if let Some(since) = self.updated_since {
             condition = condition.add(case::Column::UpdatedAt.gte(since));
         }
+        // Filters on related rows match only through rows the caller may see: a partner cannot learn
+        // which of its cases a volunteer reported, or which were referred to another partner.
         if let Some(id) = &self.reporting_volunteer_id {
             let id = ids::decode_uuid(id, NodeType::Volunteer, "filter.reportingVolunteerId")?;
-            condition = condition.add(case::Column::ReportingVolunteerId.eq(id));
+            let visible = scoped
+                .ids::<volunteer::Entity>(volunteer::Column::Id, Condition::all().add(volunteer::Column::Id.eq(id)));
+            condition = condition.add(case::Column::ReportingVolunteerId.in_subquery(visible));
         }
         if let Some(id) = &self.programme_id {
             let id = ids::decode_uuid(id, NodeType::Programme, "filter.programmeId")?;
-            let enrolled = Query::select()
-                .column(enrollment::Column::CaseId)
-                .from(enrollment::Entity)
-                .and_where(Expr::col(enrollment::Column::ProgrammeId).eq(id))
-                .take();
+            let enrolled = scoped.ids::<enrollment::Entity>(
+                enrollment::Column::CaseId,
+                Condition::all().add(enrollment::Column::ProgrammeId.eq(id)),
+            );
             condition = condition.add(case::Column::Id.in_subquery(enrolled));
         }
         if let Some(id) = &self.referred_to_organisation_id {
             let id = ids::decode_uuid(id, NodeType::Organisation, "filter.referredToOrganisationId")?;
-            let referred = Query::select()
-                .column(referral::Column::CaseId)
-                .from(referral::Entity)
-                .and_where(Expr::col(referral::Column::ToOrganisationId).eq(id))
-                .take();
+            let referred = scoped.ids::<referral::Entity>(
+                referral::Column::CaseId,
+                Condition::all().add(referral::Column::ToOrganisationId.eq(id)),
+            );
             condition = condition.add(case::Column::Id.in_subquery(referred));
         }
         if let Some(reference) = &self.reference_number {

@@ -81,9 +81,10 @@ impl DateRange {
     }
 }
 
-/// The database connection of the request.
+/// The database connection of the request, from its read handle (statements run on it must be built
+/// from [`Scoped`](crate::service::scope::Scoped) selects, or be commands).
 pub fn db<'a>(ctx: &'a Context<'_>) -> AppResult<&'a DatabaseConnection> {
-    ctx.data::<DatabaseConnection>().map_err(|e| AppError::Internal(e.message))
+    Ok(crate::graphql::guard::scoped(ctx)?.db())
 }
 
 /// The API configuration of the request.
@@ -169,7 +170,6 @@ pub fn nested_args<E: crate::graphql::connection::Listed, F: std::fmt::Debug>(
 ) -> AppResult<std::sync::Arc<crate::graphql::connection::NestedArgs<E>>> {
     let page = crate::graphql::connection::Page::parse(&args, &ordering, limits(ctx)?)?;
     let fingerprint = format!("{filter:?}|{ordering:?}|{args:?}");
-    let condition = condition.add(crate::policy::scope::<E>(crate::policy::viewer(ctx)?));
     Ok(std::sync::Arc::new(crate::graphql::connection::NestedArgs { fingerprint, condition, ordering, page }))
 }
 
@@ -180,10 +180,8 @@ pub async fn root_page<E: crate::graphql::connection::Listed>(
     ordering: crate::graphql::connection::Ordering<E::Sort>,
     args: PageArgs,
 ) -> AppResult<crate::graphql::connection::Connection<E::Model>> {
-    use sea_orm::QueryFilter;
     let page = crate::graphql::connection::Page::parse(&args, &ordering, limits(ctx)?)?;
-    let condition = condition.add(crate::policy::scope::<E>(crate::policy::viewer(ctx)?));
-    crate::graphql::connection::fetch_page(db(ctx)?, E::find().filter(condition), &ordering, &page).await
+    crate::graphql::connection::fetch_page::<E>(crate::graphql::guard::scoped(ctx)?, condition, &ordering, &page).await
 }
 
 /// Today's date in the city's time zone (WITA by default).

@@ -13,6 +13,7 @@ use crate::graphql::types::enums::{OrderDirection, OrganisationKind};
 use crate::graphql::types::referral::{ReceivedReferrals, Referral, ReferralConnection, ReferralFilter, ReferralOrder};
 use crate::graphql::types::region::Region;
 use crate::graphql::types::{any_of, connection_types, nested_args, page_args};
+use crate::service::scope::Scoped;
 
 /// An organisation taking part in the programme: the city social service (Dinsos), a partner NGO, an
 /// LKS, a Puskesmas, a kelurahan office.
@@ -69,7 +70,7 @@ impl Organisation {
         let nested = nested_args(
             ctx,
             &filter,
-            filter.condition()?,
+            filter.condition(crate::graphql::guard::scoped(ctx)?)?,
             ReferralOrder::ordering(order_by),
             page_args(first, after, last, before),
         )?;
@@ -127,7 +128,7 @@ pub struct OrganisationFilter {
 }
 
 impl OrganisationFilter {
-    pub fn condition(&self) -> AppResult<Condition> {
+    pub fn condition(&self, _scoped: &Scoped) -> AppResult<Condition> {
         let kinds: Option<Vec<entity::enums::OrganisationKind>> = self.kind.as_ref().map(|k| super::enums::stored(k));
         let condition = any_of(Condition::all(), organisation::Column::Kind, kinds.as_ref());
         Ok(any_of(condition, organisation::Column::Code, self.codes.as_ref()))

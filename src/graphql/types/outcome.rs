@@ -7,6 +7,7 @@ use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
 use crate::graphql::connection::{KeyValue, Listed, Ordering};
+use crate::graphql::guard;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders;
 use crate::graphql::types::case::Case;
@@ -15,6 +16,8 @@ use crate::graphql::types::programme::Programme;
 use crate::graphql::types::referral::Referral;
 use crate::graphql::types::region::cases_in;
 use crate::graphql::types::{InstantRange, any_of, connection_types};
+use crate::service::policy::Text;
+use crate::service::scope::Scoped;
 
 /// What actually happened for the person: "closed" is not "helped". Recorded by a volunteer, staff or a
 /// partner, and verified by Dinsos.
@@ -40,9 +43,11 @@ impl Outcome {
         self.0.outcome_group.into()
     }
 
-    /// Who recorded it.
-    async fn recorded_by(&self) -> &str {
-        &self.0.recorded_by
+    /// Who recorded it. STAFF and ADMIN keys read the full label (role, key prefix and key name); other
+    /// keys read only the kind of actor: `Dinsos staff`, `PSM volunteer`, `partner organisation` or
+    /// `system`.
+    async fn recorded_by(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(guard::actor(ctx, &self.0.recorded_by)?)
     }
 
     /// When it was recorded.
@@ -60,9 +65,12 @@ impl Outcome {
         self.0.verified_at
     }
 
-    /// Note left with the outcome.
-    async fn note(&self) -> Option<&str> {
-        self.0.note.as_deref()
+    /// Note left with the outcome: free text, so personal data, readable by whoever may read the
+    /// person's personal data (for a partner: only under the person's live consent to share with it);
+    /// otherwise null with a `FORBIDDEN` error.
+    async fn note(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        let subject = ("Outcome", self.0.id, "note");
+        Ok(guard::text(ctx, self.0.note.as_deref(), self.0.case_id, Text::Narrative, subject).await?)
     }
 
     /// The case the outcome belongs to.
@@ -144,7 +152,7 @@ pub struct OutcomeFilter {
 }
 
 impl OutcomeFilter {
-    pub fn condition(&self) -> AppResult<Condition> {
+    pub fn condition(&self, scoped: &Scoped) -> AppResult<Condition> {
         let types: Option<Vec<entity::enums::OutcomeType>> = self.outcome_type.as_deref().map(stored);
         let groups: Option<Vec<entity::enums::OutcomeGroup>> = self.outcome_group.as_deref().map(stored);
         let mut condition = any_of(Condition::all(), outcome::Column::OutcomeType, types.as_ref());
@@ -162,12 +170,16 @@ impl OutcomeFilter {
                 .collect::<AppResult<Vec<_>>>()?;
             condition = condition.add(outcome::Column::ProgrammeId.is_in(ids));
         }
-        if let Some(cases) = cases_in(self.kelurahan_codes.as_deref(), self.district_codes.as_deref()) {
+        if let Some(cases) = cases_in(scoped, self.kelurahan_codes.as_deref(), self.district_codes.as_deref()) {
             condition = condition.add(outcome::Column::CaseId.in_subquery(cases));
         }
         if let Some(id) = &self.case_id {
-            condition =
-                condition.add(outcome::Column::CaseId.eq(ids::decode_uuid(id, NodeType::Case, "filter.caseId")?));
+            let id = ids::decode_uuid(id, NodeType::Case, "filter.caseId")?;
+            let case = scoped.ids::<entity::case::Entity>(
+                entity::case::Column::Id,
+                Condition::all().add(entity::case::Column::Id.eq(id)),
+            );
+            condition = condition.add(outcome::Column::CaseId.in_subquery(case));
         }
         Ok(condition)
     }

@@ -7,6 +7,7 @@ use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::{AppError, AppResult};
 use crate::graphql::connection::{KeyValue, Listed, Ordering};
+use crate::graphql::guard::{PersonalInputs, reveal_person};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{self, Children};
 use crate::graphql::types::case::Case;
@@ -14,7 +15,8 @@ use crate::graphql::types::enums::{ConsentGiver, ConsentScope, OrderDirection, S
 use crate::graphql::types::organisation::Organisation;
 use crate::graphql::types::region::{Region, district_kelurahan};
 use crate::graphql::types::{DateRange, any_of, city_today, connection_types, whole_years};
-use crate::policy::{Access, PersonalInputs, reveal_person};
+use crate::service::policy::Access;
+use crate::service::scope::Scoped;
 
 /// A citizen a case is about. Name, NIK, phone, address and exact birth date are personal data under
 /// UU PDP 27/2022; dashboards should use `ageBand`, `sex` and `kelurahan` instead.
@@ -292,10 +294,10 @@ pub struct PersonFilter {
 }
 
 impl PersonFilter {
-    pub fn condition(&self) -> AppResult<Condition> {
+    pub fn condition(&self, scoped: &Scoped) -> AppResult<Condition> {
         let mut condition = any_of(Condition::all(), person::Column::KelurahanCode, self.kelurahan_codes.as_ref());
         if let Some(districts) = &self.district_codes {
-            condition = condition.add(person::Column::KelurahanCode.in_subquery(district_kelurahan(districts)));
+            condition = condition.add(person::Column::KelurahanCode.in_subquery(district_kelurahan(scoped, districts)));
         }
         if let Some(sex) = self.sex {
             condition = condition.add(person::Column::Sex.eq(entity::enums::Sex::from(sex)));

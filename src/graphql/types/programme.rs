@@ -3,17 +3,19 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{case, enrollment, organisation, programme, programme_category};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
 use crate::graphql::connection::{ChildOf, KeyValue, Listed, Ordering};
+use crate::graphql::guard;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{self, Children};
 use crate::graphql::types::case::Case;
 use crate::graphql::types::enums::{EnrollmentStatus, OrderDirection, PpksCategory, ProgrammeKind, stored};
 use crate::graphql::types::organisation::Organisation;
 use crate::graphql::types::{any_of, connection_types, nested_args, page_args};
+use crate::service::policy::Text;
+use crate::service::scope::Scoped;
 
 /// A programme run by Dinsos or a partner: house rehabilitation (RTLH), elderly accompaniment,
 /// proposals to the national welfare registry (DTSEN), local social assistance, training (Bimtek).
@@ -99,7 +101,7 @@ impl Programme {
         let nested = nested_args(
             ctx,
             &filter,
-            filter.condition()?,
+            filter.condition(crate::graphql::guard::scoped(ctx)?)?,
             EnrollmentOrder::ordering(order_by),
             page_args(first, after, last, before),
         )?;
@@ -151,9 +153,11 @@ impl Enrollment {
         self.0.exited_at
     }
 
-    /// Why the case left early, when it did.
-    async fn exit_reason(&self) -> Option<&str> {
-        self.0.exit_reason.as_deref()
+    /// Why the case left early, when it did: free text, so personal data, readable by whoever may read
+    /// the person's personal data; otherwise null with a `FORBIDDEN` error.
+    async fn exit_reason(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        let subject = ("Enrollment", self.0.id, "exitReason");
+        Ok(guard::text(ctx, self.0.exit_reason.as_deref(), self.0.case_id, Text::Narrative, subject).await?)
     }
 
     /// Bumped by every change to the enrollment: pass it back to `recordEnrollmentExit`, which refuses
@@ -246,7 +250,7 @@ pub struct ProgrammeFilter {
 }
 
 impl ProgrammeFilter {
-    pub fn condition(&self) -> AppResult<Condition> {
+    pub fn condition(&self, scoped: &Scoped) -> AppResult<Condition> {
         let kinds: Option<Vec<entity::enums::ProgrammeKind>> = self.kind.as_deref().map(stored);
         let mut condition = any_of(Condition::all(), programme::Column::Kind, kinds.as_ref());
         if let Some(owners) = &self.owner_organisation_ids {
@@ -263,11 +267,10 @@ impl ProgrammeFilter {
         }
         if let Some(categories) = &self.categories {
             let categories: Vec<entity::enums::PpksCategory> = stored(categories);
-            let open = Query::select()
-                .column(programme_category::Column::ProgrammeId)
-                .from(programme_category::Entity)
-                .and_where(Expr::col(programme_category::Column::Category).is_in(categories))
-                .take();
+            let open = scoped.ids::<programme_category::Entity>(
+                programme_category::Column::ProgrammeId,
+                Condition::all().add(programme_category::Column::Category.is_in(categories)),
+            );
             condition = condition.add(programme::Column::Id.in_subquery(open));
         }
         Ok(condition)
@@ -326,7 +329,7 @@ pub struct EnrollmentFilter {
 }
 
 impl EnrollmentFilter {
-    pub fn condition(&self) -> AppResult<Condition> {
+    pub fn condition(&self, _scoped: &Scoped) -> AppResult<Condition> {
         let statuses: Option<Vec<entity::enums::EnrollmentStatus>> = self.status.as_deref().map(stored);
         Ok(any_of(Condition::all(), enrollment::Column::Status, statuses.as_ref()))
     }

@@ -7,6 +7,7 @@ use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
 use crate::graphql::connection::{ChildOf, KeyValue, Listed, Ordering};
+use crate::graphql::guard;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{self, Children};
 use crate::graphql::types::case::Case;
@@ -14,6 +15,8 @@ use crate::graphql::types::enums::{OrderDirection, ReferralReason, ReferralStatu
 use crate::graphql::types::organisation::Organisation;
 use crate::graphql::types::region::cases_in;
 use crate::graphql::types::{InstantRange, any_of, connection_types};
+use crate::service::policy::Text;
+use crate::service::scope::Scoped;
 
 /// A case sent from one organisation (usually Dinsos) to another (usually a partner NGO), which
 /// accepts or declines it and, once accepted, completes it.
@@ -39,9 +42,12 @@ impl Referral {
         self.0.reason.map(Into::into)
     }
 
-    /// Note from the sender about what the person needs.
-    async fn note(&self) -> Option<&str> {
-        self.0.note.as_deref()
+    /// Note from the sender about what the person needs: free text, so personal data, readable by
+    /// whoever may read the person's personal data (for the receiving partner: only under the person's
+    /// live consent to share with it); otherwise null with a `FORBIDDEN` error.
+    async fn note(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        let subject = ("Referral", self.0.id, "note");
+        Ok(guard::text(ctx, self.0.note.as_deref(), self.0.case_id, Text::Narrative, subject).await?)
     }
 
     /// When it was sent.
@@ -78,8 +84,19 @@ impl Referral {
     /// Why Dinsos sent this referral without the person's consent to share with this partner (for
     /// example an emergency); null when the consent allowed it. Without consent, no personal data of
     /// the person is served to the partner.
-    async fn consent_override_reason(&self) -> Option<&str> {
-        self.0.consent_override_reason.as_deref()
+    ///
+    /// The reason is a judgement about the person: STAFF keys only; others get null with `FORBIDDEN`
+    /// (`consentOverridden` tells anyone who sees the referral whether consent was overridden).
+    async fn consent_override_reason(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        let subject = ("Referral", self.0.id, "consentOverrideReason");
+        let reason = self.0.consent_override_reason.as_deref();
+        Ok(guard::text(ctx, reason, self.0.case_id, Text::OverrideReason, subject).await?)
+    }
+
+    /// True when Dinsos sent this referral without the person's consent to share with this partner (an
+    /// override, for example in an emergency): the partner then receives no personal data of the person.
+    async fn consent_overridden(&self) -> bool {
+        self.0.consent_override_reason.is_some()
     }
 
     /// The referred case.
@@ -141,9 +158,11 @@ impl ReferralEvent {
         self.0.reason.map(Into::into)
     }
 
-    /// Who made the transition (an organisation's code, a staff member, or `system` for expiry).
-    async fn actor(&self) -> &str {
-        &self.0.actor
+    /// Who made the transition. STAFF and ADMIN keys read the full label (role, key prefix and key
+    /// name); other keys read only the kind of actor: `Dinsos staff`, `PSM volunteer`, `partner
+    /// organisation` or `system` (for expiry).
+    async fn actor(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(guard::actor(ctx, &self.0.actor)?)
     }
 
     /// When it happened.
@@ -151,9 +170,13 @@ impl ReferralEvent {
         self.0.occurred_at
     }
 
-    /// Note left with the transition.
-    async fn note(&self) -> Option<&str> {
-        self.0.note.as_deref()
+    /// Note left with the transition: free text, so personal data, readable by whoever may read the
+    /// person's personal data (for the receiving partner: only under the person's live consent to share
+    /// with it); otherwise null with a `FORBIDDEN` error.
+    async fn note(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        let referral = loaders::required_row::<referral::Entity>(ctx, self.0.referral_id).await?;
+        let subject = ("ReferralEvent", self.0.id, "note");
+        Ok(guard::text(ctx, self.0.note.as_deref(), referral.case_id, Text::Narrative, subject).await?)
     }
 
     /// The referral.
@@ -249,7 +272,7 @@ fn organisation_ids(ids: &[ID], field: &str) -> AppResult<Vec<uuid::Uuid>> {
 }
 
 impl ReferralFilter {
-    pub fn condition(&self) -> AppResult<Condition> {
+    pub fn condition(&self, scoped: &Scoped) -> AppResult<Condition> {
         let statuses: Option<Vec<entity::enums::ReferralStatus>> = self.status.as_deref().map(stored);
         let reasons: Option<Vec<entity::enums::ReferralReason>> = self.reason.as_deref().map(stored);
         let mut condition = any_of(Condition::all(), referral::Column::Status, statuses.as_ref());
@@ -268,12 +291,13 @@ impl ReferralFilter {
         if let Some(since) = self.updated_since {
             condition = condition.add(referral::Column::UpdatedAt.gte(since));
         }
-        if let Some(cases) = cases_in(self.kelurahan_codes.as_deref(), self.district_codes.as_deref()) {
+        if let Some(cases) = cases_in(scoped, self.kelurahan_codes.as_deref(), self.district_codes.as_deref()) {
             condition = condition.add(referral::Column::CaseId.in_subquery(cases));
         }
         if let Some(id) = &self.case_id {
-            condition =
-                condition.add(referral::Column::CaseId.eq(ids::decode_uuid(id, NodeType::Case, "filter.caseId")?));
+            let id = ids::decode_uuid(id, NodeType::Case, "filter.caseId")?;
+            let case = scoped.ids::<case::Entity>(case::Column::Id, Condition::all().add(case::Column::Id.eq(id)));
+            condition = condition.add(referral::Column::CaseId.in_subquery(case));
         }
         Ok(condition)
     }

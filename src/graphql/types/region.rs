@@ -10,6 +10,7 @@ use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{self, Children};
 use crate::graphql::types::enums::{OrderDirection, RegionLevel};
 use crate::graphql::types::{any_of, connection_types};
+use crate::service::scope::Scoped;
 
 /// A region of the Kemendagri hierarchy: the province, the city, one of its 5 kecamatan (districts) or
 /// one of its 52 kelurahan (urban villages). Codes are official and not alphabetical: 63.71.01 is
@@ -109,7 +110,7 @@ pub struct RegionFilter {
 }
 
 impl RegionFilter {
-    pub fn condition(&self) -> AppResult<Condition> {
+    pub fn condition(&self, _scoped: &Scoped) -> AppResult<Condition> {
         let levels: Option<Vec<entity::enums::RegionLevel>> = self.level.as_ref().map(|l| super::enums::stored(l));
         let condition = any_of(Condition::all(), region::Column::Level, levels.as_ref());
         Ok(any_of(condition, region::Column::ParentCode, self.parent_codes.as_ref()))
@@ -138,31 +139,29 @@ connection_types!(RegionConnection, RegionEdge, Region, "A page of regions.", "A
 /// The ids of cases in any of `kelurahan_codes` and in a kelurahan of any of `district_codes`, for the
 /// filters of rows that belong to a case; `None` when neither is given.
 pub fn cases_in(
+    scoped: &Scoped,
     kelurahan_codes: Option<&[String]>,
     district_codes: Option<&[String]>,
 ) -> Option<sea_orm::sea_query::SelectStatement> {
     use entity::case;
-    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    use sea_orm::ColumnTrait;
     if kelurahan_codes.is_none() && district_codes.is_none() {
         return None;
     }
-    let mut cases = Query::select();
-    cases.column(case::Column::Id).from(case::Entity);
+    let mut condition = Condition::all();
     if let Some(codes) = kelurahan_codes {
-        cases.and_where(Expr::col(case::Column::KelurahanCode).is_in(codes.iter().cloned()));
+        condition = condition.add(case::Column::KelurahanCode.is_in(codes.iter().cloned()));
     }
     if let Some(districts) = district_codes {
-        cases.and_where(Expr::col(case::Column::KelurahanCode).in_subquery(district_kelurahan(districts)));
+        condition = condition.add(case::Column::KelurahanCode.in_subquery(district_kelurahan(scoped, districts)));
     }
-    Some(cases.take())
+    Some(scoped.ids::<case::Entity>(case::Column::Id, condition))
 }
 
 /// The codes of the kelurahan of the given kecamatan, for filters; unknown codes simply match nothing.
-pub fn district_kelurahan(district_codes: &[String]) -> sea_orm::sea_query::SelectStatement {
-    use sea_orm::{EntityTrait, QueryFilter, QuerySelect, QueryTrait};
-    region::Entity::find()
-        .select_only()
-        .column(region::Column::Code)
-        .filter(region::Column::ParentCode.is_in(district_codes.iter().cloned()))
-        .into_query()
+pub fn district_kelurahan(scoped: &Scoped, district_codes: &[String]) -> sea_orm::sea_query::SelectStatement {
+    scoped.ids::<region::Entity>(
+        region::Column::Code,
+        Condition::all().add(region::Column::ParentCode.is_in(district_codes.iter().cloned())),
+    )
 }

@@ -3,11 +3,11 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{award, case, organisation, region, training_attendance, volunteer};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
 use crate::graphql::connection::{ChildOf, KeyValue, Listed, Ordering};
+use crate::graphql::guard::{PersonalInputs, reveal_volunteer};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{self, Children};
 use crate::graphql::types::case::{Case, CaseConnection, CaseFilter, CaseOrder};
@@ -15,7 +15,8 @@ use crate::graphql::types::enums::{OrderDirection, PsksType, Sex, VolunteerStatu
 use crate::graphql::types::organisation::Organisation;
 use crate::graphql::types::region::{Region, district_kelurahan};
 use crate::graphql::types::{DateRange, any_of, city_today, connection_types, nested_args, page_args, whole_years};
-use crate::policy::{Access, PersonalInputs, reveal_volunteer};
+use crate::service::policy::Access;
+use crate::service::scope::Scoped;
 
 /// A PSM volunteer (Pekerja Sosial Masyarakat: a community social worker) or another PSKS worker,
 /// who finds social cases in their neighbourhood and follows them with Dinsos.
@@ -113,7 +114,7 @@ impl Volunteer {
         let nested = nested_args(
             ctx,
             &filter,
-            filter.condition()?,
+            filter.condition(crate::graphql::guard::scoped(ctx)?)?,
             CaseOrder::ordering(order_by),
             page_args(first, after, last, before),
         )?;
@@ -311,7 +312,7 @@ pub struct VolunteerFilter {
 }
 
 impl VolunteerFilter {
-    pub fn condition(&self) -> AppResult<Condition> {
+    pub fn condition(&self, scoped: &Scoped) -> AppResult<Condition> {
         use entity::enums as db;
         let statuses: Option<Vec<db::VolunteerStatus>> = self.status.as_ref().map(|s| super::enums::stored(s));
         let kinds: Option<Vec<db::PsksType>> = self.psks_type.as_ref().map(|s| super::enums::stored(s));
@@ -319,13 +320,12 @@ impl VolunteerFilter {
         condition = any_of(condition, volunteer::Column::PsksType, kinds.as_ref());
         condition = any_of(condition, volunteer::Column::KelurahanCode, self.kelurahan_codes.as_ref());
         if let Some(districts) = &self.district_codes {
-            condition = condition.add(volunteer::Column::KelurahanCode.in_subquery(district_kelurahan(districts)));
+            condition =
+                condition.add(volunteer::Column::KelurahanCode.in_subquery(district_kelurahan(scoped, districts)));
         }
         if let Some(trained) = self.trained {
-            let attended = Query::select()
-                .column(training_attendance::Column::VolunteerId)
-                .from(training_attendance::Entity)
-                .take();
+            let attended =
+                scoped.ids::<training_attendance::Entity>(training_attendance::Column::VolunteerId, Condition::all());
             condition = condition.add(if trained {
                 volunteer::Column::Id.in_subquery(attended)
             } else {
@@ -333,11 +333,10 @@ impl VolunteerFilter {
             });
         }
         if let Some(since) = self.trained_since {
-            let attended = Query::select()
-                .column(training_attendance::Column::VolunteerId)
-                .from(training_attendance::Entity)
-                .and_where(Expr::col(training_attendance::Column::AttendedOn).gte(since))
-                .take();
+            let attended = scoped.ids::<training_attendance::Entity>(
+                training_attendance::Column::VolunteerId,
+                Condition::all().add(training_attendance::Column::AttendedOn.gte(since)),
+            );
             condition = condition.add(volunteer::Column::Id.in_subquery(attended));
         }
         if let Some(range) = &self.served_since {

@@ -1,0 +1,297 @@
+//! Scoped data access: the rows each caller may see, as SQL, and the one handle every read goes through.
+//!
+//! [`Scoped`] is made from the caller's [`Viewer`] once per request (or per command); its
+//! [`find`](Scoped::find) is the only way the read side starts a `SELECT` on a guarded entity, and
+//! [`ids`](Scoped::ids) the only way a filter reaches into a related entity, so a filter on a related
+//! entity applies that entity's scope for the caller (no yes/no oracle on rows it may not read).
+//!
+//! Every entity implements [`Guarded`]; the conditions follow the table in
+//! [`policy`](crate::service::policy). An entity without an impl cannot be loaded, listed, paged or
+//! filtered on (the read machinery requires `Guarded`), and the test `scope::every_table_has_a_scope`
+//! fails when a table of the database has no scope here.
+
+use entity::enums::{ConsentScope, Role};
+use entity::{
+    audit_event, award, case, case_category, case_status_change, consent, enrollment, organisation, outcome, person,
+    programme, programme_category, referral, referral_event, region, training_attendance, volunteer,
+};
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryTrait, Select};
+use uuid::Uuid;
+
+use crate::auth::Viewer;
+use crate::service::policy::{Kind, Rows, rows};
+
+/// An entity whose rows some callers may not see.
+pub trait Guarded: EntityTrait {
+    /// The rows `viewer` may see; `None` when it may see all of them.
+    fn scope(viewer: &Viewer) -> Option<Condition>;
+}
+
+/// The read handle of one caller: every read of the API starts here.
+#[derive(Clone)]
+pub struct Scoped {
+    db: DatabaseConnection,
+    viewer: Viewer,
+}
+
+impl Scoped {
+    pub fn new(db: DatabaseConnection, viewer: Viewer) -> Scoped {
+        Scoped { db, viewer }
+    }
+
+    /// Who is reading.
+    pub fn viewer(&self) -> &Viewer {
+        &self.viewer
+    }
+
+    /// The connection, to run statements built by this handle (and for commands, which check scope
+    /// through their write unit).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The rows of `E` the caller may see.
+    pub fn find<E: Guarded>(&self) -> Select<E> {
+        E::find().filter(scope::<E>(&self.viewer))
+    }
+
+    /// The condition limiting `E` to the caller's rows (everything when unrestricted).
+    pub fn condition<E: Guarded>(&self) -> Condition {
+        scope::<E>(&self.viewer)
+    }
+
+    /// `column` of the rows of `E` the caller may see that satisfy `condition`: the subquery a filter on
+    /// a related entity uses, so that it can never match through rows the caller may not read.
+    pub fn ids<E: Guarded>(&self, column: E::Column, condition: Condition) -> SelectStatement {
+        let mut select = E::find().filter(scope::<E>(&self.viewer)).filter(condition).into_query();
+        select.clear_selects();
+        select.column((E::default(), column));
+        select
+    }
+}
+
+/// [`Guarded::scope`] as a condition that can always be added (everything when unrestricted).
+pub fn scope<E: Guarded>(viewer: &Viewer) -> Condition {
+    E::scope(viewer).unwrap_or_else(Condition::all)
+}
+
+/// No row at all.
+fn nothing() -> Option<Condition> {
+    Some(Condition::all().add(Expr::cust("1 = 0")))
+}
+
+fn only(condition: impl sea_orm::sea_query::IntoCondition) -> Option<Condition> {
+    Some(Condition::all().add(condition))
+}
+
+/// The id of the volunteer or organisation the viewer stands for; a key without one sees nothing.
+fn own(id: Option<Uuid>) -> Uuid {
+    id.unwrap_or(Uuid::nil())
+}
+
+/// The rows of `kind` the viewer sees: `None` for all, otherwise `restricted` (its own rows) or nothing.
+fn by_policy(viewer: &Viewer, kind: Kind, restricted: impl FnOnce() -> Option<Condition>) -> Option<Condition> {
+    match rows(viewer.role, kind) {
+        Rows::All => None,
+        Rows::None => nothing(),
+        Rows::Own => restricted(),
+    }
+}
+
+/// Ids of the referrals a PARTNER holds: addressed to it, and not tombstoned in its feed.
+fn held_referrals(organisation: Uuid) -> SelectStatement {
+    Query::select()
+        .column(referral::Column::Id)
+        .from(referral::Entity)
+        .and_where(referral::Column::ToOrganisationId.eq(organisation))
+        .and_where(referral::Column::PartnerHolds.eq(true))
+        .take()
+}
+
+/// Ids of the cases the viewer's own rows hang off: reported by a VOLUNTEER, referred to (and held by)
+/// a PARTNER.
+fn own_cases(viewer: &Viewer) -> SelectStatement {
+    match viewer.role {
+        Role::Partner => Query::select()
+            .column(referral::Column::CaseId)
+            .from(referral::Entity)
+            .and_where(referral::Column::ToOrganisationId.eq(own(viewer.organisation_id)))
+            .and_where(referral::Column::PartnerHolds.eq(true))
+            .take(),
+        _ => Query::select()
+            .column(case::Column::Id)
+            .from(case::Entity)
+            .and_where(case::Column::ReportingVolunteerId.eq(own(viewer.volunteer_id)))
+            .take(),
+    }
+}
+
+/// Rows tied to a case (`column` holds the case id), visible with their case.
+fn with_case(viewer: &Viewer, column: impl ColumnTrait) -> Option<Condition> {
+    by_policy(viewer, Kind::CaseFile, || only(column.in_subquery(own_cases(viewer))))
+}
+
+/// Ids of the persons of the viewer's own cases.
+fn own_persons(viewer: &Viewer) -> SelectStatement {
+    Query::select()
+        .column(case::Column::PersonId)
+        .from(case::Entity)
+        .and_where(case::Column::Id.in_subquery(own_cases(viewer)))
+        .take()
+}
+
+/// Reference data every caller sees.
+macro_rules! public {
+    ($($module:ident),+) => {
+        $(impl Guarded for $module::Entity {
+            fn scope(viewer: &Viewer) -> Option<Condition> {
+                by_policy(viewer, Kind::Reference, nothing)
+            }
+        })+
+    };
+}
+
+public!(region, organisation, programme, programme_category);
+
+impl Guarded for audit_event::Entity {
+    fn scope(viewer: &Viewer) -> Option<Condition> {
+        by_policy(viewer, Kind::Audit, nothing)
+    }
+}
+
+impl Guarded for volunteer::Entity {
+    fn scope(viewer: &Viewer) -> Option<Condition> {
+        by_policy(viewer, Kind::Volunteer, || only(volunteer::Column::Id.eq(own(viewer.volunteer_id))))
+    }
+}
+
+/// Rows of a volunteer's profile, visible with the volunteer.
+macro_rules! of_volunteer {
+    ($($module:ident),+) => {
+        $(impl Guarded for $module::Entity {
+            fn scope(viewer: &Viewer) -> Option<Condition> {
+                by_policy(viewer, Kind::Volunteer, || only($module::Column::VolunteerId.eq(own(viewer.volunteer_id))))
+            }
+        })+
+    };
+}
+
+of_volunteer!(training_attendance, award);
+
+impl Guarded for person::Entity {
+    fn scope(viewer: &Viewer) -> Option<Condition> {
+        by_policy(viewer, Kind::CaseFile, || only(person::Column::Id.in_subquery(own_persons(viewer))))
+    }
+}
+
+impl Guarded for consent::Entity {
+    fn scope(viewer: &Viewer) -> Option<Condition> {
+        by_policy(viewer, Kind::CaseFile, || {
+            let persons = consent::Column::PersonId.in_subquery(own_persons(viewer));
+            match viewer.role {
+                // A partner sees only the consents that let it hold the data: to share with partners,
+                // with it or with any partner; never consents naming other organisations.
+                Role::Partner => only(
+                    Condition::all().add(persons).add(consent::Column::Scope.eq(ConsentScope::ShareWithPartners)).add(
+                        Condition::any()
+                            .add(consent::Column::PartnerOrganisationId.is_null())
+                            .add(consent::Column::PartnerOrganisationId.eq(own(viewer.organisation_id))),
+                    ),
+                ),
+                _ => only(persons),
+            }
+        })
+    }
+}
+
+impl Guarded for case::Entity {
+    fn scope(viewer: &Viewer) -> Option<Condition> {
+        with_case(viewer, case::Column::Id)
+    }
+}
+
+impl Guarded for case_category::Entity {
+    fn scope(viewer: &Viewer) -> Option<Condition> {
+        with_case(viewer, case_category::Column::CaseId)
+    }
+}
+
+impl Guarded for case_status_change::Entity {
+    fn scope(viewer: &Viewer) -> Option<Condition> {
+        with_case(viewer, case_status_change::Column::CaseId)
+    }
+}
+
+impl Guarded for enrollment::Entity {
+    fn scope(viewer: &Viewer) -> Option<Condition> {
+        by_policy(viewer, Kind::Enrollment, || only(enrollment::Column::CaseId.in_subquery(own_cases(viewer))))
+    }
+}
+
+impl Guarded for referral::Entity {
+    fn scope(viewer: &Viewer) -> Option<Condition> {
+        by_policy(viewer, Kind::CaseFile, || match viewer.role {
+            // Another partner's referral of the same case stays invisible, and so does a referral the
+            // partner's feed told it to delete.
+            Role::Partner => only(referral::Column::Id.in_subquery(held_referrals(own(viewer.organisation_id)))),
+            _ => only(referral::Column::CaseId.in_subquery(own_cases(viewer))),
+        })
+    }
+}
+
+impl Guarded for referral_event::Entity {
+    fn scope(viewer: &Viewer) -> Option<Condition> {
+        referral::Entity::scope(viewer).map(|referrals| {
+            let visible =
+                Query::select().column(referral::Column::Id).from(referral::Entity).cond_where(referrals).take();
+            Condition::all().add(referral_event::Column::ReferralId.in_subquery(visible))
+        })
+    }
+}
+
+impl Guarded for outcome::Entity {
+    fn scope(viewer: &Viewer) -> Option<Condition> {
+        by_policy(viewer, Kind::CaseFile, || match viewer.role {
+            // A partner sees the outcomes recorded on the referrals it holds.
+            Role::Partner => only(outcome::Column::ReferralId.in_subquery(held_referrals(own(viewer.organisation_id)))),
+            _ => only(outcome::Column::CaseId.in_subquery(own_cases(viewer))),
+        })
+    }
+}
+
+/// Tables of the database that the API never serves as rows, with why; every other table must have
+/// a [`Guarded`] entity (checked by a test against the migrated schema).
+pub const UNSERVED_TABLES: &[(&str, &str)] = &[
+    ("seaql_migrations", "migration bookkeeping"),
+    ("api_keys", "read only by the key commands, never through a scoped read"),
+    ("idempotency_keys", "read only by the write unit, for the key's owner"),
+    ("partner_feeds", "feed positions, read only by the feed for the caller's organisation"),
+    ("referral_changes", "the feed itself, read only for the caller's organisation"),
+];
+
+/// Tables of the [`Guarded`] entities.
+pub fn guarded_tables() -> Vec<&'static str> {
+    fn table<E: Guarded + Default>() -> &'static str {
+        E::default().table_name()
+    }
+    vec![
+        table::<region::Entity>(),
+        table::<organisation::Entity>(),
+        table::<programme::Entity>(),
+        table::<programme_category::Entity>(),
+        table::<audit_event::Entity>(),
+        table::<volunteer::Entity>(),
+        table::<training_attendance::Entity>(),
+        table::<award::Entity>(),
+        table::<person::Entity>(),
+        table::<consent::Entity>(),
+        table::<case::Entity>(),
+        table::<case_category::Entity>(),
+        table::<case_status_change::Entity>(),
+        table::<enrollment::Entity>(),
+        table::<referral::Entity>(),
+        table::<referral_event::Entity>(),
+        table::<outcome::Entity>(),
+    ]
+}
