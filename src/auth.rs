@@ -11,7 +11,9 @@ use entity::api_key;
 use entity::enums::Role;
 use entity::{organisation, volunteer};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -168,13 +170,14 @@ fn random_key() -> AppResult<String> {
     Ok(format!("psm_{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
-/// Creates a key and returns it in full (the only time it is ever shown) with its stored row.
-pub async fn create_key(db: &DatabaseConnection, new: &NewKey) -> AppResult<(String, api_key::Model)> {
+/// Creates a key and returns it in full (the only time it is ever shown) with its stored row. Not
+/// audited by itself: the audited command is [`service::key::create`](crate::service::key::create).
+pub async fn create_key(db: &impl ConnectionTrait, new: &NewKey) -> AppResult<(String, api_key::Model)> {
     store_key(db, new, &random_key()?, Utc::now()).await
 }
 
 async fn store_key(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     new: &NewKey,
     key: &str,
     now: DateTime<Utc>,
@@ -226,8 +229,9 @@ pub async fn list_keys(db: &DatabaseConnection) -> AppResult<Vec<api_key::Model>
     Ok(api_key::Entity::find().order_by_desc(api_key::Column::CreatedAt).all(db).await?)
 }
 
-/// Revokes the key with `prefix`; it stops working at once. Revoking twice is harmless.
-pub async fn revoke_key(db: &DatabaseConnection, prefix: &str) -> AppResult<api_key::Model> {
+/// Revokes the key with `prefix`; it stops working at once. Revoking twice is harmless. Not audited by
+/// itself: the audited command is [`service::key::revoke`](crate::service::key::revoke).
+pub async fn revoke_key(db: &impl ConnectionTrait, prefix: &str) -> AppResult<api_key::Model> {
     let key = api_key::Entity::find()
         .filter(api_key::Column::Prefix.eq(prefix))
         .one(db)

@@ -11,10 +11,11 @@
 //! - [`graphql`]: the schema: types, root fields, loaders, keyset pagination.
 //! - [`app`]: state, router, serving, and authenticating each request.
 //! - [`auth`]: API keys and the viewer a request runs as.
-//! - [`policy`]: who may see which rows and which personal data (the one place these rules live).
 //! - [`audit`]: the append-only trail of writes and of personal-data reads.
 //! - [`seed`]: the deterministic Banjarmasin demo data set.
-//! - [`service`]: business rules without GraphQL or HTTP types (small-cell suppression).
+//! - [`service`]: the domain core, without GraphQL or HTTP types: every write command (with its access
+//!   table, validation, transaction and audit), lifecycles, partner feeds and sweeps, small-cell
+//!   suppression. GraphQL, the command line and the sweeps all write through it.
 //!
 //! The data model itself lives in the `entity` crate, the schema migrations in `migration`.
 
@@ -25,6 +26,5 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
-pub mod policy;
 pub mod seed;
 pub mod service;

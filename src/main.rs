@@ -2,11 +2,12 @@
 
 use std::process::ExitCode;
 
+use chrono::Offset;
 use clap::Parser;
 use migration::{Migrator, MigratorTrait};
 use psm_api::app::{self, AppState};
 use psm_api::config::{Cli, Command, KeyAction, MigrateAction};
-use psm_api::{auth, db, graphql, seed};
+use psm_api::{auth, db, graphql, seed, service};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -96,10 +97,14 @@ async fn key_command(
     connection: &sea_orm::DatabaseConnection,
     action: KeyAction,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    // The command line is the server itself: its key commands are audited as "command line", and only it
+    // may create and revoke ADMIN and STAFF keys.
+    let viewer = service::access::server_viewer(service::access::COMMAND_LINE_LABEL);
+    let actor = service::write::Actor { db: connection, viewer: &viewer, city_offset: chrono::Utc.fix() };
     match action {
         KeyAction::Create { role, organisation, volunteer, name } => {
             let new = auth::NewKey { role, organisation, volunteer, name };
-            let (key, stored) = auth::create_key(connection, &new).await.map_err(|e| e.detail())?;
+            let (key, stored) = service::key::create(&actor, &new).await.map_err(|e| e.detail())?;
             println!("{key}");
             eprintln!("{} key {} created; it is shown only this once.", stored.role.as_str(), stored.prefix);
         }
@@ -127,7 +132,7 @@ async fn key_command(
             }
         }
         KeyAction::Revoke { prefix } => {
-            let key = auth::revoke_key(connection, &prefix).await.map_err(|e| e.detail())?;
+            let key = service::key::revoke(&actor, &prefix).await.map_err(|e| e.detail())?;
             println!("revoked {} ({} key, {})", key.prefix, key.role.as_str(), key.name);
         }
     }

@@ -2563,7 +2563,7 @@ impl CaseSim<'_> {
             CaseStatus::Referred,
             sent,
             DINSOS_ACTOR.to_owned(),
-            Some(format!("Dirujuk ke {partner_code}")),
+            Some("Rujukan ke lembaga mitra".to_owned()),
         )?;
         self.referrals += 1;
         let partner_actor = format!("staff:{partner_code}");

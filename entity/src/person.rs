@@ -19,6 +19,9 @@ pub struct Model {
     pub address: String,
     pub phone: Option<String>,
     pub kelurahan_code: String,
+    /// Set when a non-STAFF caller registered a NIK already on record: the person registered first, for
+    /// STAFF to resolve. Flagged persons do not count for NIK uniqueness.
+    pub possible_duplicate_of: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(has_many)]

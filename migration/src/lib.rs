@@ -19,6 +19,8 @@ mod m20261128_000005_create_programmes;
 mod m20261128_000006_create_referrals_and_outcomes;
 mod m20261128_000010_create_access_and_audit;
 mod m20261128_000011_add_versions;
+mod m20261201_000001_flag_duplicate_persons;
+mod m20261201_000002_reword_referral_notes;
 mod m20261201_000012_add_partner_holds;
 mod m20261201_000013_widen_audit_actions;
 
@@ -37,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_create_referrals_and_outcomes::Migration),
             Box::new(m20261128_000010_create_access_and_audit::Migration),
             Box::new(m20261128_000011_add_versions::Migration),
+            Box::new(m20261201_000001_flag_duplicate_persons::Migration),
+            Box::new(m20261201_000002_reword_referral_notes::Migration),
             Box::new(m20261201_000012_add_partner_holds::Migration),
             Box::new(m20261201_000013_widen_audit_actions::Migration),
         ]

@@ -9,8 +9,8 @@
 //! - [`loaders`]: DataLoaders through which every relation is followed.
 //! - [`types`]: one module per domain noun (object type, filter, orderBy).
 //! - [`query`]: the root Query type, one object per noun merged into [`QueryRoot`].
-//! - [`mutation`]: the root Mutation type and how every write runs (transaction, versions, audit,
-//!   idempotency).
+//! - [`mutation`]: the root Mutation type; each mutation decodes its arguments and runs a command of
+//!   [`service`](crate::service).
 
 pub mod aggregate;
 pub mod batch;

@@ -1,5 +1,7 @@
 //! Each partner's ordered feed of referral changes, and the sweeps that turn the passing of time into
-//! changes (referrals past their deadline expire; consents past their expiry stop sharing).
+//! changes (referrals past their deadline expire, through the referral command
+//! [`referral::expire`](super::referral::expire); consents past their expiry stop sharing). The
+//! referral lifecycle itself is not here.
 //!
 //! # Why positions never skip a change
 //! A feed position is taken by `UPDATE partner_feeds SET last_position = last_position + 1`, which
@@ -10,9 +12,9 @@
 //! misses nothing, however transactions interleave. Writers append as their last step, to hold the lock
 //! briefly.
 
-use chrono::{DateTime, Utc};
-use entity::enums::{ChangeKind, ConsentScope, ReferralReason, ReferralStatus};
-use entity::{case, consent, partner_feed, referral, referral_change, referral_event};
+use chrono::{DateTime, Offset, Utc};
+use entity::enums::{ChangeKind, ConsentScope, ReferralStatus};
+use entity::{case, consent, partner_feed, referral, referral_change};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
@@ -20,6 +22,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::access;
+use super::write::{Actor, begin_write};
 use crate::error::{AppError, AppResult};
 
 /// Most referrals or consents one sweep handles; the rest wait for the next sweep.
@@ -138,16 +142,6 @@ async fn referrals_of(txn: &DatabaseTransaction, person: Uuid) -> AppResult<Vec<
         .await?)
 }
 
-/// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so that a
-/// transaction never has to upgrade a read lock, which SQLite may refuse under concurrent writers.
-pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
-    let options = sea_orm::TransactionOptions {
-        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-        ..Default::default()
-    };
-    Ok(db.begin_with_options(options).await?)
-}
-
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
@@ -155,7 +149,8 @@ pub struct Swept {
     pub lapsed_consents: usize,
 }
 
-/// Expires referrals past their response deadline and records the lapse of expired sharing consents.
+/// Expires referrals past their response deadline (each as an audited command of the server, actor
+/// `system`) and records the lapse of expired sharing consents.
 /// Safe to run from several replicas at once: each row is claimed by a conditional update.
 pub async fn sweep(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Swept> {
     let mut swept = Swept::default();
@@ -168,38 +163,16 @@ pub async fn sweep(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Swe
         .into_tuple()
         .all(db)
         .await?;
-    if !due.is_empty() {
-        let txn = begin_write(db).await?;
-        for id in due {
-            let claimed = referral::Entity::update_many()
-                .col_expr(referral::Column::Status, Expr::value(ReferralStatus::Expired.as_str()))
-                .col_expr(referral::Column::Reason, Expr::value(ReferralReason::NoResponse.as_str()))
-                .col_expr(referral::Column::Version, Expr::col(referral::Column::Version).add(1))
-                .col_expr(referral::Column::UpdatedAt, Expr::value(now))
-                .filter(referral::Column::Id.eq(id))
-                .filter(referral::Column::Status.eq(ReferralStatus::Sent))
-                .exec(&txn)
-                .await?;
-            if claimed.rows_affected == 0 {
-                continue;
-            }
-            let Some(expired) = referral::Entity::find_by_id(id).one(&txn).await? else { continue };
-            referral_event::Entity::insert(referral_event::ActiveModel {
-                id: Set(entity::new_id()),
-                referral_id: Set(id),
-                from_status: Set(Some(ReferralStatus::Sent)),
-                to_status: Set(ReferralStatus::Expired),
-                reason: Set(Some(ReferralReason::NoResponse)),
-                actor: Set("system".into()),
-                occurred_at: Set(now),
-                note: Set(Some("no answer by the response deadline".into())),
-            })
-            .exec_without_returning(&txn)
-            .await?;
-            append(&txn, expired.to_organisation_id, id, ChangeKind::Upsert, "EXPIRED", now).await?;
-            swept.expired_referrals += 1;
+    let viewer = access::server_viewer(access::SERVER_LABEL);
+    let actor = Actor { db, viewer: &viewer, city_offset: Utc.fix() };
+    for id in due {
+        // Each expiry is the referral command, in its own write: lifecycle check, event, feed, audit.
+        match super::referral::expire(&actor, id, now).await {
+            Ok(_) => swept.expired_referrals += 1,
+            // Answered, or expired by another replica, since the list was read.
+            Err(AppError::Conflict(_) | AppError::NotFound(_)) => {}
+            Err(error) => return Err(error),
         }
-        txn.commit().await?;
     }
 
     let lapsed: Vec<(Uuid, Uuid)> = consent::Entity::find()

@@ -1,6 +1,15 @@
-//! Business rules that hold whatever the transport: no GraphQL or HTTP types here.
+//! The domain core: every write command and the business rules behind it, below every transport. GraphQL
+//! mutations, the command line and the background sweeps call the same commands here; nothing here knows
+//! GraphQL or HTTP. Every read goes through the one read handle of [`scope`], built from the caller,
+//! under the rules of [`policy`]. (The statistics engine still lives in `graphql::aggregate`.)
 //!
 //! # Layout
+//! - [`access`]: which role may run which command, as one table.
+//! - [`write`]: the write unit every command runs in (transaction, lock and version, idempotency, audit,
+//!   the record of refusals).
+//! - [`value`]: validated input values (text limits, control characters, date ranges, NIK, phone).
+//! - [`case`], [`person`], [`referral`], [`volunteer`], [`programme`], [`outcome`], [`key`]: the commands
+//!   of each domain noun.
 //! - [`policy`]: who may see what, as pure rules (a table per kind of row and of personal data).
 //! - [`scope`]: those rules as SQL per entity, and [`Scoped`](scope::Scoped), the read handle every
 //!   read goes through.
@@ -9,8 +18,18 @@
 //! - [`feed`]: each partner's ordered feed of referral changes, and the sweeps that expire referrals
 //!   and consents.
 
+pub mod access;
+pub mod case;
 pub mod feed;
+pub mod key;
+pub mod outcome;
+pub mod person;
 pub mod policy;
+pub mod programme;
+pub mod referral;
 pub mod scope;
 pub mod suppression;
+pub mod value;
+pub mod volunteer;
 pub mod workflow;
+pub mod write;

@@ -16,6 +16,7 @@ mod migrations;
 mod nesting;
 mod outcome_stats;
 mod paging;
+mod privacy;
 mod programme_stats;
 mod schema;
 mod stats;

@@ -1,17 +1,17 @@
-//! API key mutations for ADMIN keys: create (the secret is shown once) and revoke. Both are audited.
+//! API key mutations for ADMIN keys: decode the arguments into the commands of [`service::key`] (create,
+//! the secret shown once; revoke). Both are audited there; ADMIN and STAFF keys are refused here
+//! (FORBIDDEN): they are made on the server with `psm-api key create`.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use entity::api_key;
-use entity::enums::{AuditAction, Role};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::auth::{self, NewKey};
+use super::actor;
+use crate::auth::NewKey;
 use crate::error::AppError;
 use crate::graphql::ids::{self, NodeType};
-use crate::graphql::types::db;
 use crate::graphql::types::enums::Role as GqlRole;
 use crate::graphql::types::key::ApiKey;
-use crate::policy::{self, require};
+use crate::service::access::{self, Command};
+use crate::service::key as service;
 
 /// A key to create.
 #[derive(InputObject)]
@@ -47,46 +47,37 @@ pub struct KeyMutation;
 
 #[Object]
 impl KeyMutation {
-    /// Creates an API key (ADMIN). The secret is in the answer, and nowhere else ever again.
+    /// Creates an API key (ADMIN) of role PARTNER, VOLUNTEER or DASHBOARD; ADMIN and STAFF keys are
+    /// FORBIDDEN here (they are created on the server with `psm-api key create`). The secret is in the
+    /// answer, and nowhere else ever again.
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The key to create.")] input: CreateApiKeyInput,
     ) -> async_graphql::Result<CreatedApiKey> {
-        require(ctx, &[Role::Admin], "create API keys")?;
+        let actor = actor(ctx)?;
+        let role = input.role.into();
+        access::require(actor.viewer, Command::CreateKey(role))?;
         let volunteer = match &input.volunteer_id {
             Some(id) => Some(ids::decode_uuid(id, NodeType::Volunteer, "input.volunteerId")?),
             None => None,
         };
-        let new = NewKey {
-            role: input.role.into(),
-            organisation: input.organisation_code.clone(),
-            volunteer,
-            name: input.name.trim().to_owned(),
-        };
-        let (secret, stored) = auth::create_key(db(ctx)?, &new).await.map_err(|error| match error {
+        let new = NewKey { role, organisation: input.organisation_code.clone(), volunteer, name: input.name.clone() };
+        let (secret, stored) = service::create(&actor, &new).await.map_err(|error| match error {
             AppError::BadInput { field: Some(field), message } => AppError::bad_input(input_field(&field), message),
             other => other,
         })?;
-        audit(ctx, AuditAction::Create, None, &stored).await?;
         Ok(CreatedApiKey { secret, api_key: ApiKey(stored) })
     }
 
     /// Revokes an API key by its prefix (ADMIN); it stops working at once. Revoking twice is harmless.
+    /// ADMIN and STAFF keys are FORBIDDEN here (they are revoked on the server with `psm-api key revoke`).
     async fn revoke_api_key(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The key's prefix, as `apiKeys` shows it.")] prefix: String,
     ) -> async_graphql::Result<RevokedApiKey> {
-        require(ctx, &[Role::Admin], "revoke API keys")?;
-        let db = db(ctx)?;
-        let before = api_key::Entity::find()
-            .filter(api_key::Column::Prefix.eq(prefix.as_str()))
-            .one(db)
-            .await
-            .map_err(AppError::from)?;
-        let revoked = auth::revoke_key(db, &prefix).await?;
-        audit(ctx, AuditAction::Update, before.as_ref(), &revoked).await?;
+        let revoked = service::revoke(&actor(ctx)?, &prefix).await?;
         Ok(RevokedApiKey { api_key: ApiKey(revoked) })
     }
 }
@@ -98,26 +89,4 @@ fn input_field(field: &str) -> String {
         "volunteer" => "input.volunteerId".into(),
         other => format!("input.{other}"),
     }
-}
-
-async fn audit(
-    ctx: &Context<'_>,
-    action: AuditAction,
-    before: Option<&api_key::Model>,
-    after: &api_key::Model,
-) -> async_graphql::Result<()> {
-    use crate::graphql::mutation::snapshot;
-    let subject_id = after.id;
-    let before = before.map(snapshot);
-    let after = snapshot(after);
-    let write = crate::audit::Write {
-        action,
-        subject_type: "ApiKey",
-        subject_id,
-        person_id: None,
-        before: before.as_ref(),
-        after: Some(&after),
-    };
-    crate::audit::record_write(db(ctx)?, policy::viewer(ctx)?, write).await?;
-    Ok(())
 }

@@ -13,12 +13,12 @@ use serde_json::{Value, json};
 
 use crate::audit::{Write, record_write};
 use crate::error::AppError;
+use crate::graphql::guard::{self as policy, require};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::mutation::snapshot;
 use crate::graphql::types::audit::{AuditEvent, AuditEventConnection, AuditEventFilter, AuditEventOrder};
 use crate::graphql::types::key::ApiKey;
 use crate::graphql::types::{db, page_args, root_page};
-use crate::policy::{self, require};
 
 #[derive(Default)]
 pub struct AuditQuery;

@@ -13,11 +13,11 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
+use crate::graphql::guard::{self as policy, require};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders;
 use crate::graphql::types::referral::Referral;
 use crate::graphql::types::{config, db};
-use crate::policy::{self, require};
 use crate::service::feed;
 
 #[derive(Default)]

@@ -17,6 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::aggregate::{
     self, Bucket, Fact, Published, PublishedGroup, Settings, count_where, days_between, percentile, uuid_text,
 };
+use crate::graphql::guard as policy;
 use crate::graphql::loaders;
 use crate::graphql::types::case::CaseFilter;
 use crate::graphql::types::organisation::Organisation;
@@ -33,7 +34,6 @@ use crate::graphql::types::stats::{
 use crate::graphql::types::volunteer::Volunteer;
 use crate::graphql::types::volunteer::VolunteerFilter;
 use crate::graphql::types::{config, db};
-use crate::policy;
 use crate::service::suppression::{Equation, suppress};
 use entity::enums::Role;
 

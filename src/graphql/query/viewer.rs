@@ -3,11 +3,11 @@
 use async_graphql::{Context, Object};
 use entity::{organisation, volunteer};
 
+use crate::graphql::guard as policy;
 use crate::graphql::loaders;
 use crate::graphql::types::enums::Role;
 use crate::graphql::types::organisation::Organisation;
 use crate::graphql::types::volunteer::Volunteer;
-use crate::policy;
 
 #[derive(Default)]
 pub struct ViewerQuery;
