@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{self, AuthFailure};
 use crate::config::ApiConfig;
+use crate::error::AppResult;
 use crate::graphql::{self, PsmSchema};
 
 /// What every request handler shares. Holds no per-client state: replicas behind a load balancer are
@@ -34,8 +35,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, config: ApiConfig) -> Self {
-        AppState { db, schema: graphql::schema(config), demo_keys: Arc::default() }
+    /// Builds the state, reading the server secret (and creating it on the first start) from `db`.
+    pub async fn new(db: DatabaseConnection, config: ApiConfig) -> AppResult<Self> {
+        let cursor_key = crate::secret::cursor_key(&db).await?;
+        Ok(AppState { db, schema: graphql::schema(config, cursor_key), demo_keys: Arc::default() })
     }
 
     /// Lets the GraphiQL page open with these keys (the embedded demo database only).

@@ -13,6 +13,7 @@
 //! - [`auth`]: API keys and the viewer a request runs as.
 //! - [`policy`]: who may see which rows and which personal data (the one place these rules live).
 //! - [`audit`]: the append-only trail of writes and of personal-data reads.
+//! - [`secret`]: the server secret every replica shares (it keys the cursors), kept in the database.
 //! - [`seed`]: the deterministic Banjarmasin demo data set.
 //! - [`service`]: business rules without GraphQL or HTTP types (small-cell suppression).
 //!
@@ -26,5 +27,6 @@ pub mod db;
 pub mod error;
 pub mod graphql;
 pub mod policy;
+pub mod secret;
 pub mod seed;
 pub mod service;

@@ -85,7 +85,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             spawn_sweeper(connection.clone(), cli.serve.api.sweep_seconds);
-            let state = AppState::new(connection, cli.serve.api).with_demo_keys(demo_keys);
+            let state =
+                AppState::new(connection, cli.serve.api).await.map_err(|e| e.detail())?.with_demo_keys(demo_keys);
             app::serve(listener, state, shutdown_signal()).await?;
         }
     }

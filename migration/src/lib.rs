@@ -19,6 +19,7 @@ mod m20261128_000005_create_programmes;
 mod m20261128_000006_create_referrals_and_outcomes;
 mod m20261128_000010_create_access_and_audit;
 mod m20261128_000011_add_versions;
+mod m20261201_000020_create_server_secret;
 
 /// Runs psm-api's migrations in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_create_referrals_and_outcomes::Migration),
             Box::new(m20261128_000010_create_access_and_audit::Migration),
             Box::new(m20261128_000011_add_versions::Migration),
+            Box::new(m20261201_000020_create_server_secret::Migration),
         ]
     }
 }

@@ -35,7 +35,7 @@ async fn staff_key(db: &crate::support::TestDb) -> String {
 }
 
 db_test!(http_routes_serve_graphql_graphiql_sdl_and_health, |db| async move {
-    let app = router(AppState::new(db.db.clone(), ApiConfig::default()));
+    let app = router(AppState::new(db.db.clone(), ApiConfig::default()).await.expect("app state"));
     let key = staff_key(&db).await;
     let (status, body) = get(&app, "/healthz").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -74,7 +74,9 @@ db_test!(graphiql_opens_with_the_demo_key_of_the_chosen_role, |db| async move {
     let keys = psm_api::auth::create_demo_keys(&db.db).await.map_err(|e| e.detail()).expect("demo keys");
     assert_eq!(keys.len(), 5, "one per role");
     assert_eq!(psm_api::auth::demo_keys(&db.db).await.map_err(|e| e.detail()).expect("present"), keys);
-    let app = router(AppState::new(db.db.clone(), ApiConfig::default()).with_demo_keys(keys.clone()));
+    let app = router(
+        AppState::new(db.db.clone(), ApiConfig::default()).await.expect("app state").with_demo_keys(keys.clone()),
+    );
     let key_of = |role: Role| keys.iter().find(|(r, _)| *r == role).map(|(_, k)| k.clone()).expect("key");
     let (_, page) = get(&app, "/graphiql").await;
     assert!(page.contains(&format!("Bearer {}", key_of(Role::Staff))), "STAFF by default");
@@ -85,13 +87,13 @@ db_test!(graphiql_opens_with_the_demo_key_of_the_chosen_role, |db| async move {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("VOLUNTEER"), "{body}");
     // Without demo keys (PostgreSQL), the page sends none.
-    let plain = router(AppState::new(db.db.clone(), ApiConfig::default()));
+    let plain = router(AppState::new(db.db.clone(), ApiConfig::default()).await.expect("app state"));
     let (_, page) = get(&plain, "/graphiql").await;
     assert!(!page.contains("Bearer"));
 });
 
 db_test!(mutations_over_get_are_refused, |db| async move {
-    let app = router(AppState::new(db.db.clone(), ApiConfig::default()));
+    let app = router(AppState::new(db.db.clone(), ApiConfig::default()).await.expect("app state"));
     let key = staff_key(&db).await;
     let uri = "/graphql?query=mutation%7BrevokeConsent(id%3A%22x%22)%7Bconsent%7Bid%7D%7D%7D";
     let (status, body) = get_with_key(&app, uri, &key).await;
