@@ -20,6 +20,7 @@ mod m20261128_000006_create_referrals_and_outcomes;
 mod m20261128_000010_create_access_and_audit;
 mod m20261128_000011_add_versions;
 mod m20261201_000020_create_server_secret;
+mod m20261201_000021_create_demo_keys;
 
 /// Runs psm-api's migrations in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000010_create_access_and_audit::Migration),
             Box::new(m20261128_000011_add_versions::Migration),
             Box::new(m20261201_000020_create_server_secret::Migration),
+            Box::new(m20261201_000021_create_demo_keys::Migration),
         ]
     }
 }
