@@ -305,3 +305,39 @@ db_test!(tampered_truncated_forged_and_foreign_cursors_are_refused, |db| async m
     let message = response["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("was made for orderBy"), "{message}");
 });
+
+db_test!(a_cursor_one_server_issued_works_on_another_server_of_the_same_database, |db| async move {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    db.seed(20).await;
+    // `db.run` pages with the key read when the test database was opened; the router below is another
+    // server that reads the secret again at startup, as a replica or a restarted server does.
+    let (cursor, ..) = person_cursors(&db, "FULL_NAME").await[2].clone();
+    let state = psm_api::app::AppState::new(db.db.clone(), psm_api::config::ApiConfig::default()).await.expect("state");
+    let new = psm_api::auth::NewKey {
+        role: entity::enums::Role::Staff,
+        organisation: None,
+        volunteer: None,
+        name: "t".into(),
+    };
+    let key = psm_api::auth::create_key(&db.db, &new).await.map_err(|e| e.detail()).expect("key").0;
+    let body = json!({
+        "query": "query($after: String) { persons(first: 2, after: $after, orderBy: {field: FULL_NAME, direction: ASC}) { nodes { id } } }",
+        "variables": { "after": cursor },
+    });
+    let request = axum::http::Request::post("/graphql")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    let response = psm_api::app::router(state).oneshot(request).await.expect("response");
+    let json: Value =
+        serde_json::from_slice(&response.into_body().collect().await.expect("body").to_bytes()).expect("json");
+    assert!(json.get("errors").is_none(), "{json:#}");
+    let expected: Vec<Value> =
+        person_cursors(&db, "FULL_NAME").await[3..5].iter().map(|(_, id, ..)| json!(id)).collect();
+    let nodes: Vec<Value> =
+        json["data"]["persons"]["nodes"].as_array().expect("nodes").iter().map(|n| n["id"].clone()).collect();
+    assert_eq!(nodes, expected);
+});
