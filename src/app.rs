@@ -19,8 +19,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::auth::{self, AuthFailure};
+use crate::auth::{self, AuthFailure, DemoKey};
 use crate::config::ApiConfig;
+use crate::error::AppResult;
 use crate::graphql::{self, PsmSchema};
 
 /// What every request handler shares. Holds no per-client state: replicas behind a load balancer are
@@ -29,18 +30,22 @@ use crate::graphql::{self, PsmSchema};
 pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: PsmSchema,
-    /// The public demo keys of the embedded demo database, offered by the GraphiQL page; empty elsewhere.
-    pub demo_keys: Arc<Vec<(Role, String)>>,
+    /// The public demo keys of the embedded demo database that the GraphiQL page offers (never the
+    /// ADMIN one); empty elsewhere.
+    pub demo_keys: Arc<Vec<DemoKey>>,
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, config: ApiConfig) -> Self {
-        AppState { db, schema: graphql::schema(config), demo_keys: Arc::default() }
+    /// Builds the state, reading the server secret (and creating it on the first start) from `db`.
+    pub async fn new(db: DatabaseConnection, config: ApiConfig) -> AppResult<Self> {
+        let cursor_key = crate::secret::cursor_key(&db).await?;
+        Ok(AppState { db, schema: graphql::schema(config, cursor_key), demo_keys: Arc::default() })
     }
 
-    /// Lets the GraphiQL page open with these keys (the embedded demo database only).
-    pub fn with_demo_keys(mut self, keys: Vec<(Role, String)>) -> Self {
-        self.demo_keys = Arc::new(keys);
+    /// Lets the GraphiQL page open with these keys (the embedded demo database only). The ADMIN key is
+    /// dropped here: a web page must never hand it out, so the server prints it on its console only.
+    pub fn with_demo_keys(mut self, keys: Vec<DemoKey>) -> Self {
+        self.demo_keys = Arc::new(keys.into_iter().filter(|key| key.role != Role::Admin).collect());
         self
     }
 }
@@ -113,19 +118,42 @@ struct GraphiqlParams {
 
 /// The GraphiQL page. On the embedded demo database it sends one of the demo keys (STAFF unless
 /// `?role=` names another), so a new user can explore at once and switch roles by changing the address.
-async fn graphiql(State(state): State<AppState>, Query(params): Query<GraphiqlParams>) -> impl IntoResponse {
-    let wanted = params.role.as_deref().and_then(|role| Role::parse(&role.to_uppercase())).unwrap_or(Role::Staff);
-    let bearer = state.demo_keys.iter().find(|(role, _)| *role == wanted).map(|(_, key)| format!("Bearer {key}"));
-    let title = match &bearer {
-        Some(_) => format!("psm-api GraphiQL (demo {} key)", wanted.as_str()),
-        None => "psm-api GraphiQL".to_owned(),
+/// `?role=admin` opens without a key (the ADMIN demo key is printed on the server console only); a role
+/// that does not exist is refused with HTTP 400 and the list of roles, rather than quietly opening as
+/// STAFF and letting the user believe they see another role's view.
+async fn graphiql(State(state): State<AppState>, Query(params): Query<GraphiqlParams>) -> Response {
+    let wanted = match params.role.as_deref() {
+        None => Role::Staff,
+        Some(text) => match Role::parse(&text.trim().to_uppercase()) {
+            Some(role) => role,
+            None => {
+                let roles: Vec<String> = Role::ALL.iter().map(|role| role.as_str().to_lowercase()).collect();
+                let body = json!({
+                    "error": format!("`{text}` is not a role; use ?role= with one of the roles listed"),
+                    "roles": roles,
+                    "admin": "opens without a key: paste the ADMIN key printed on the server console",
+                });
+                return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+            }
+        },
+    };
+    let now = chrono::Utc::now();
+    let bearer = state
+        .demo_keys
+        .iter()
+        .find(|key| key.role == wanted && key.role != Role::Admin && key.is_live(now))
+        .map(|key| format!("Bearer {}", key.key));
+    let title = match (&bearer, wanted) {
+        (Some(_), role) => format!("psm-api GraphiQL (demo {} key)", role.as_str()),
+        (None, Role::Admin) => "psm-api GraphiQL (ADMIN: paste the key printed on the server console)".to_owned(),
+        (None, _) => "psm-api GraphiQL (no key: add an Authorization header)".to_owned(),
     };
     let page = GraphiQLSource::build().endpoint("/graphql").title(&title);
     let page = match &bearer {
         Some(bearer) => page.header("Authorization", bearer),
         None => page,
     };
-    Html(page.finish())
+    Html(page.finish()).into_response()
 }
 
 async fn schema_sdl(State(state): State<AppState>) -> impl IntoResponse {

@@ -84,7 +84,7 @@ impl Viewer {
 pub enum Unauthenticated {
     /// No `Authorization` header.
     Missing,
-    /// A header that is not `Bearer <key>`, or a key that is unknown, wrong or revoked.
+    /// A header that is not `Bearer <key>`, or a key that is unknown, wrong, revoked or an expired demo key.
     Invalid,
 }
 
@@ -92,7 +92,7 @@ impl Unauthenticated {
     pub fn message(self) -> &'static str {
         match self {
             Unauthenticated::Missing => "an API key is required: send `Authorization: Bearer <key>`",
-            Unauthenticated::Invalid => "the API key is not valid (unknown, mistyped or revoked)",
+            Unauthenticated::Invalid => "the API key is not valid (unknown, mistyped, revoked or expired)",
         }
     }
 }
@@ -122,8 +122,11 @@ pub async fn authenticate(db: &DatabaseConnection, header: Option<&str>) -> Resu
     }
     let key = key.trim();
     let prefix = prefix_of(key).ok_or(AuthFailure::Denied(Unauthenticated::Invalid))?;
+    let now = Utc::now();
     let stored = api_key::Entity::find()
         .filter(api_key::Column::Prefix.eq(prefix))
+        // A demo key past its expiry is as good as unknown; other keys have no row in `demo_keys`.
+        .filter(sea_orm::ExprTrait::not(Expr::exists(expired_demo_key(now))))
         .one(db)
         .await
         .map_err(|e| AuthFailure::Error(e.into()))?;
@@ -133,7 +136,6 @@ pub async fn authenticate(db: &DatabaseConnection, header: Option<&str>) -> Resu
     if !constant_time_eq(&stored.secret_hash, &sha256_hex(key)) {
         return Err(AuthFailure::Denied(Unauthenticated::Invalid));
     }
-    let now = Utc::now();
     if stored.last_used_at.is_none_or(|used| now - used >= LAST_USED_RESOLUTION) {
         api_key::Entity::update_many()
             .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
@@ -143,6 +145,17 @@ pub async fn authenticate(db: &DatabaseConnection, header: Option<&str>) -> Resu
             .map_err(|e| AuthFailure::Error(e.into()))?;
     }
     Ok(Viewer::of_key(&stored))
+}
+
+/// The expired `demo_keys` row of the `api_keys` row a query is looking at, if it has one.
+fn expired_demo_key(now: DateTime<Utc>) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::ExprTrait as _;
+    sea_orm::sea_query::Query::select()
+        .expr(Expr::val(1))
+        .from(DEMO_KEYS)
+        .and_where(Expr::col((DEMO_KEYS, "api_key_id")).equals(("api_keys", "id")))
+        .and_where(Expr::col((DEMO_KEYS, "expires_at")).lte(now))
+        .take()
 }
 
 /// Authentication either refused the caller or could not be decided (the database failed).
@@ -248,18 +261,44 @@ pub async fn revoke_key(db: &impl ConnectionTrait, prefix: &str) -> AppResult<ap
     Ok(api_key::Entity::find_by_id(key.id).one(db).await?.unwrap_or(key))
 }
 
-/// The demo keys of the embedded demo database: one per role, derived from a public phrase, so they
-/// are the same on every machine and can be printed at each start. Only ever created in a SQLite demo
-/// database (see `main.rs`); a PostgreSQL database has no key until an admin creates one.
-pub fn demo_key(role: Role) -> String {
-    let digest = Sha256::digest(format!("psm-api public demo key for {}", role.as_str()).as_bytes());
-    format!("psm_{}", URL_SAFE_NO_PAD.encode(digest))
+/// A demo key of the embedded demo database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoKey {
+    pub role: Role,
+    /// The key in full: demo keys are public (see [`create_demo_keys`]).
+    pub key: String,
+    /// From this instant on, authentication refuses the key.
+    pub expires_at: DateTime<Utc>,
 }
 
-/// Creates the demo keys: the partner key speaks for the organisation that received the most
-/// referrals, the volunteer key for the volunteer who reported the most cases.
-pub async fn create_demo_keys(db: &DatabaseConnection) -> AppResult<Vec<(Role, String)>> {
-    use sea_orm::{FromQueryResult, QuerySelect};
+impl DemoKey {
+    /// Whether the key still authenticates at `now`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// The table of demo keys (see the migration `create_demo_keys`).
+const DEMO_KEYS: &str = "demo_keys";
+
+/// Creates the demo keys of a freshly seeded embedded demo database, one per role, each valid for
+/// `lifetime`: the partner key speaks for the organisation that received the most referrals, the
+/// volunteer key for the volunteer who reported the most cases.
+///
+/// The keys are random, so each demo database has its own, and they are kept in full (table
+/// `demo_keys`) so that the server can print them at each start. Keeping them is acceptable because
+/// they are public demo keys of a database that holds made-up data only, and they expire; it is why
+/// they are refused anywhere but in SQLite, which only ever holds the embedded demo database (a
+/// PostgreSQL database gets keys from `psm-api key create`, stored as hashes only).
+pub async fn create_demo_keys(db: &DatabaseConnection, lifetime: Duration) -> AppResult<Vec<DemoKey>> {
+    use sea_orm::sea_query::Query;
+    use sea_orm::{ConnectionTrait, FromQueryResult, QuerySelect};
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return Err(AppError::bad_input(
+            "database",
+            "demo keys exist only in the embedded SQLite demo database; create keys with `psm-api key create`",
+        ));
+    }
     #[derive(FromQueryResult)]
     struct Busiest {
         id: Uuid,
@@ -297,22 +336,39 @@ pub async fn create_demo_keys(db: &DatabaseConnection) -> AppResult<Vec<(Role, S
         {
             continue;
         }
-        let (key, _) = store_key(db, &new, &demo_key(role), Utc::now()).await?;
-        keys.push((role, key));
+        let now = Utc::now();
+        let (key, stored) = store_key(db, &new, &random_key()?, now).await?;
+        let expires_at = now + lifetime;
+        let mut insert = Query::insert();
+        insert
+            .into_table(DEMO_KEYS)
+            .columns(["api_key_id", "key", "created_at", "expires_at"])
+            .values([stored.id.into(), key.clone().into(), now.into(), expires_at.into()])
+            .map_err(|e| AppError::Internal(format!("demo key statement: {e}")))?;
+        db.execute(&insert).await?;
+        keys.push(DemoKey { role, key, expires_at });
     }
     Ok(keys)
 }
 
-/// The demo keys present (and not revoked) in this database.
-pub async fn demo_keys(db: &DatabaseConnection) -> AppResult<Vec<(Role, String)>> {
+/// The demo keys of this database that are not revoked, expired ones included (see
+/// [`DemoKey::is_live`]), in role order. Empty outside an embedded demo database.
+pub async fn demo_keys(db: &DatabaseConnection) -> AppResult<Vec<DemoKey>> {
+    use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::Query;
+    let select = Query::select().columns(["api_key_id", "key", "expires_at"]).from(DEMO_KEYS).take();
     let mut present = Vec::new();
-    for role in Role::ALL.iter().copied() {
-        let key = demo_key(role);
-        let prefix = prefix_of(&key).unwrap_or_default();
-        let stored = api_key::Entity::find().filter(api_key::Column::Prefix.eq(prefix)).one(db).await?;
-        if stored.is_some_and(|stored| stored.revoked_at.is_none() && stored.secret_hash == sha256_hex(&key)) {
-            present.push((role, key));
+    for row in db.query_all(&select).await? {
+        let id: Uuid = row.try_get("", "api_key_id")?;
+        let Some(stored) = api_key::Entity::find_by_id(id).one(db).await? else { continue };
+        if stored.revoked_at.is_none() {
+            present.push(DemoKey {
+                role: stored.role,
+                key: row.try_get("", "key")?,
+                expires_at: row.try_get("", "expires_at")?,
+            });
         }
     }
+    present.sort_by_key(|key| Role::ALL.iter().position(|role| *role == key.role));
     Ok(present)
 }

@@ -115,6 +115,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PSM_LISTEN", default_value = "127.0.0.1:8080", global = true)]
     pub listen: SocketAddr,
+    /// Days the demo keys of a new embedded demo database stay valid (fixed when they are made).
+    #[arg(long, env = "PSM_DEMO_KEY_DAYS", default_value_t = 30, global = true)]
+    pub demo_key_days: u32,
     #[command(flatten)]
     pub api: ApiConfig,
 }

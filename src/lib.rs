@@ -12,6 +12,7 @@
 //! - [`app`]: state, router, serving, and authenticating each request.
 //! - [`auth`]: API keys and the viewer a request runs as.
 //! - [`audit`]: the append-only trail of writes and of personal-data reads.
+//! - [`secret`]: the server secret every replica shares (it keys the cursors), kept in the database.
 //! - [`seed`]: the deterministic Banjarmasin demo data set.
 //! - [`service`]: the domain core, without GraphQL or HTTP types: every write command (with its access
 //!   table, validation, transaction and audit), lifecycles, partner feeds and sweeps, small-cell
@@ -26,5 +27,6 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod secret;
 pub mod seed;
 pub mod service;

@@ -64,7 +64,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 tracing::info!("empty embedded database: loading the Banjarmasin demo data (10,000 cases)");
                 let options = seed::SeedOptions { cases: 10_000, progress: true, now: chrono::Utc::now(), seed: 6371 };
                 seed::seed_demo(&connection, &options).await?;
-                auth::create_demo_keys(&connection).await.map_err(|e| e.detail())?;
+                let lifetime = chrono::Duration::days(i64::from(cli.serve.demo_key_days));
+                auth::create_demo_keys(&connection, lifetime).await.map_err(|e| e.detail())?;
             }
             let demo_keys = if url.starts_with("sqlite:") {
                 auth::demo_keys(&connection).await.map_err(|e| e.detail())?
@@ -75,18 +76,34 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let address = listener.local_addr()?;
             tracing::info!("psm-api serving GraphQL at http://{address}/graphql");
             tracing::info!("GraphiQL: open http://{address}/graphiql in a browser");
-            if !demo_keys.is_empty() {
+            let now = chrono::Utc::now();
+            let (live, expired): (Vec<_>, Vec<_>) = demo_keys.into_iter().partition(|key| key.is_live(now));
+            if !live.is_empty() {
                 println!("Demo keys of the embedded demo database (public: never use this database for real data):");
-                for (role, key) in &demo_keys {
-                    let page = role.as_str().to_lowercase();
-                    println!(
-                        "  {:<10} {key}   GraphiQL as this role: http://{address}/graphiql?role={page}",
-                        role.as_str()
-                    );
+                for key in &live {
+                    let role = key.role.as_str();
+                    let until = key.expires_at.format("%Y-%m-%d %H:%M UTC");
+                    if key.role == entity::enums::Role::Admin {
+                        // Printed here only: the GraphiQL page never sends the ADMIN key.
+                        println!("  {role:<10} {}   valid until {until}", key.key);
+                    } else {
+                        let page = role.to_lowercase();
+                        println!(
+                            "  {role:<10} {}   valid until {until}   GraphiQL: http://{address}/graphiql?role={page}",
+                            key.key
+                        );
+                    }
                 }
             }
+            if let Some(key) = expired.first() {
+                println!(
+                    "The demo keys of this database expired on {}. Start with a new database file for fresh ones, \
+                     or create a key with `psm-api key create`.",
+                    key.expires_at.format("%Y-%m-%d")
+                );
+            }
             spawn_sweeper(connection.clone(), cli.serve.api.sweep_seconds);
-            let state = AppState::new(connection, cli.serve.api).with_demo_keys(demo_keys);
+            let state = AppState::new(connection, cli.serve.api).await.map_err(|e| e.detail())?.with_demo_keys(live);
             app::serve(listener, state, shutdown_signal()).await?;
         }
     }

@@ -23,6 +23,8 @@ mod m20261201_000001_flag_duplicate_persons;
 mod m20261201_000002_reword_referral_notes;
 mod m20261201_000012_add_partner_holds;
 mod m20261201_000013_widen_audit_actions;
+mod m20261201_000020_create_server_secret;
+mod m20261201_000021_create_demo_keys;
 
 /// Runs psm-api's migrations in order.
 pub struct Migrator;
@@ -43,6 +45,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_reword_referral_notes::Migration),
             Box::new(m20261201_000012_add_partner_holds::Migration),
             Box::new(m20261201_000013_widen_audit_actions::Migration),
+            Box::new(m20261201_000020_create_server_secret::Migration),
+            Box::new(m20261201_000021_create_demo_keys::Migration),
         ]
     }
 }

@@ -4,6 +4,10 @@
 //! points at; the next page is "rows after those values", answered by the index, so page 5,000 costs
 //! what page 1 costs. There is no OFFSET anywhere.
 //!
+//! Those values can be personal data (a name, a birth date), and cursors end up in URLs and logs, so a
+//! cursor is sealed with XChaCha20-Poly1305 under the server's [`CursorKey`]: it reveals nothing of the
+//! row, and a cursor that was altered, cut short or sealed by another server does not open.
+//!
 //! Root connections run one statement per page ([`fetch_page`]); nested connections (a volunteer's
 //! cases over a page of volunteers) run one statement per page of parents, paginating every parent at
 //! once, with one `UNION ALL` of per-parent limited selects ([`fetch_nested_pages`]). `totalCount` runs
@@ -16,6 +20,8 @@ use std::sync::Arc;
 use async_graphql::{Context, SimpleObject};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 use sea_orm::sea_query::{Alias, Asterisk, Expr, Order, Query, SelectStatement, UnionType, WindowStatement};
@@ -24,6 +30,7 @@ use sea_orm::{
     QuerySelect, QueryTrait, Select, Value,
 };
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
@@ -162,6 +169,61 @@ pub struct Page {
     backward: bool,
     after: Option<Cursor>,
     before: Option<Cursor>,
+    /// Seals the cursors of the page's rows.
+    key: CursorKey,
+}
+
+/// The key that seals and opens cursors: 32 random bytes of the server secret, which every replica
+/// reads from the database at startup (see [`crate::secret`]), so a cursor works on any replica.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CursorKey([u8; 32]);
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorKey(..)")
+    }
+}
+
+/// First byte of every sealed cursor: the format, so that a future one can be told apart.
+const CURSOR_FORMAT: u8 = 1;
+/// Length of an XChaCha20-Poly1305 nonce.
+const NONCE_LENGTH: usize = 24;
+
+impl CursorKey {
+    pub fn new(bytes: [u8; 32]) -> CursorKey {
+        CursorKey(bytes)
+    }
+
+    /// Format byte, nonce, then the encrypted `plain` with its 16-byte tag.
+    ///
+    /// The nonce is derived from the key and the plain text (as in SIV modes) rather than drawn at
+    /// random: two different cursors never share a nonce, sealing cannot fail, and the same row in the
+    /// same order always gets the same cursor. Equal cursors show only that they point at the same row.
+    fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        let digest =
+            Sha256::new().chain_update(b"psm-api cursor nonce").chain_update(self.0).chain_update(plain).finalize();
+        let mut nonce = [0u8; NONCE_LENGTH];
+        nonce.copy_from_slice(&digest[..NONCE_LENGTH]);
+        let cipher = XChaCha20Poly1305::new(&self.0.into());
+        // Encryption fails only for messages of gigabytes; a cursor is a few dozen bytes.
+        let sealed = cipher.encrypt(&XNonce::from(nonce), plain).unwrap_or_default();
+        let mut out = Vec::with_capacity(1 + NONCE_LENGTH + sealed.len());
+        out.push(CURSOR_FORMAT);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// The plain text of a cursor this key sealed; `None` for anything else.
+    fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        let (&format, rest) = sealed.split_first()?;
+        if format != CURSOR_FORMAT || rest.len() < NONCE_LENGTH {
+            return None;
+        }
+        let (nonce, encrypted) = rest.split_at(NONCE_LENGTH);
+        let nonce: [u8; NONCE_LENGTH] = nonce.try_into().ok()?;
+        XChaCha20Poly1305::new(&self.0.into()).decrypt(&XNonce::from(nonce), encrypted).ok()
+    }
 }
 
 /// What a cursor encodes: the sort it was made for, the row's sort value and its key.
@@ -173,15 +235,16 @@ struct Cursor {
 }
 
 impl Cursor {
-    fn encode(&self) -> String {
+    fn encode(&self, key: &CursorKey) -> String {
         // Serialising this plain data cannot fail; an empty cursor would be rejected when used.
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+        URL_SAFE_NO_PAD.encode(key.seal(&serde_json::to_vec(self).unwrap_or_default()))
     }
 
-    fn decode(text: &str, argument: &str, sort: &str) -> AppResult<Cursor> {
+    fn decode(text: &str, argument: &str, sort: &str, key: &CursorKey) -> AppResult<Cursor> {
         let invalid = || AppError::bad_input(argument, format!("`{argument}` is not a cursor this API issued"));
-        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
-        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        let sealed = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+        let plain = key.open(&sealed).ok_or_else(invalid)?;
+        let cursor: Cursor = serde_json::from_slice(&plain).map_err(|_| invalid())?;
         if cursor.sort != sort {
             return Err(AppError::bad_input(
                 argument,
@@ -196,8 +259,13 @@ impl Cursor {
 }
 
 impl Page {
-    /// Checks the paging arguments against the limits and the chosen order.
-    pub fn parse<S: std::fmt::Debug>(args: &PageArgs, ordering: &Ordering<S>, limits: PageLimits) -> AppResult<Page> {
+    /// Checks the paging arguments against the limits and the chosen order, opening cursors with `key`.
+    pub fn parse<S: std::fmt::Debug>(
+        args: &PageArgs,
+        ordering: &Ordering<S>,
+        limits: PageLimits,
+        key: CursorKey,
+    ) -> AppResult<Page> {
         let sort = sort_name(ordering);
         let size = |name: &str, value: i32| -> AppResult<u64> {
             if value < 0 {
@@ -223,9 +291,9 @@ impl Page {
                 args.before.is_some() && args.after.is_none(),
             ),
         };
-        let after = args.after.as_deref().map(|text| Cursor::decode(text, "after", &sort)).transpose()?;
-        let before = args.before.as_deref().map(|text| Cursor::decode(text, "before", &sort)).transpose()?;
-        Ok(Page { limit, backward, after, before })
+        let after = args.after.as_deref().map(|text| Cursor::decode(text, "after", &sort, &key)).transpose()?;
+        let before = args.before.as_deref().map(|text| Cursor::decode(text, "before", &sort, &key)).transpose()?;
+        Ok(Page { limit, backward, after, before, key })
     }
 }
 
@@ -329,8 +397,9 @@ fn ordered<E: Listed>(mut select: Select<E>, ordering: &Ordering<E::Sort>, page:
     (select.order_by(key, order.clone()), order)
 }
 
-fn cursor_of<E: Listed>(model: &E::Model, ordering: &Ordering<E::Sort>) -> String {
-    Cursor { sort: sort_name(ordering), value: E::sort_value(model, ordering.sort), key: E::key(model).into() }.encode()
+fn cursor_of<E: Listed>(model: &E::Model, ordering: &Ordering<E::Sort>, key: &CursorKey) -> String {
+    Cursor { sort: sort_name(ordering), value: E::sort_value(model, ordering.sort), key: E::key(model).into() }
+        .encode(key)
 }
 
 /// Turns up to `limit + 1` fetched rows (in query order) into a page.
@@ -346,7 +415,7 @@ fn assemble<E: Listed>(
         rows.reverse();
     }
     let edges: Vec<(String, E::Model)> =
-        rows.into_iter().map(|model| (cursor_of::<E>(&model, ordering), model)).collect();
+        rows.into_iter().map(|model| (cursor_of::<E>(&model, ordering, &page.key), model)).collect();
     let page_info = PageInfo {
         has_next_page: if page.backward { page.before.is_some() } else { has_more },
         has_previous_page: if page.backward { has_more } else { page.after.is_some() },

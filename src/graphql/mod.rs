@@ -32,6 +32,7 @@ use crate::audit::{self, ReadLog};
 use crate::auth::Viewer;
 use crate::config::ApiConfig;
 use crate::graphql::batch::Batches;
+use crate::graphql::connection::CursorKey;
 use crate::graphql::loaders::{ChildrenLoader, CountLoader, PageLoader, RowLoader};
 use crate::service::scope::Scoped;
 pub use mutation::MutationRoot;
@@ -51,10 +52,15 @@ pub fn sdl() -> String {
     schema_builder().finish().sdl()
 }
 
-/// The schema bound to a database. Loaders are created per request (see [`request_data`]) so that no
-/// cached row outlives the request that read it.
-pub fn schema(config: ApiConfig) -> PsmSchema {
-    schema_builder().limit_depth(config.max_depth).limit_complexity(config.max_complexity).data(config).finish()
+/// The schema bound to a database, sealing cursors with `cursor_key` (from [`crate::secret`]). Loaders
+/// are created per request (see [`request_data`]) so that no cached row outlives the request that read it.
+pub fn schema(config: ApiConfig, cursor_key: CursorKey) -> PsmSchema {
+    schema_builder()
+        .limit_depth(config.max_depth)
+        .limit_complexity(config.max_complexity)
+        .data(config)
+        .data(cursor_key)
+        .finish()
 }
 
 /// Adds the per-request data every resolver needs: the viewer, the connection, the log of personal

@@ -464,7 +464,7 @@ async fn post(app: &axum::Router, authorization: Option<&str>, query: &str) -> (
 
 db_test!(requests_need_a_valid_unrevoked_key, |db| async move {
     db.seed(20).await;
-    let app = router(AppState::new(db.db.clone(), ApiConfig::default()));
+    let app = router(AppState::new(db.db.clone(), ApiConfig::default()).await.expect("app state"));
     let query = "{ viewer { role keyPrefix } }";
     for authorization in [None, Some("Bearer"), Some("Basic dXNlcjpwYXNz"), Some("Bearer psm_not-a-key")] {
         let (status, body) = post(&app, authorization, query).await;
@@ -751,7 +751,7 @@ db_test!(admins_create_list_and_revoke_keys_through_the_api, |db| async move {
     assert!(secret.starts_with(&prefix));
     assert_eq!(created["createApiKey"]["apiKey"]["organisation"]["code"], organisation.code);
 
-    let app = router(AppState::new(db.db.clone(), ApiConfig::default()));
+    let app = router(AppState::new(db.db.clone(), ApiConfig::default()).await.expect("app state"));
     let (status, body) =
         post(&app, Some(&format!("Bearer {secret}")), "{ viewer { role organisation { code } } }").await;
     assert_eq!(status, StatusCode::OK);

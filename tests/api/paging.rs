@@ -179,3 +179,165 @@ db_test!(page_order_follows_the_chosen_column, |db| async move {
         .collect();
     assert!(served.windows(2).all(|w| w[0] >= w[1]), "volunteers not descending by servedSince");
 });
+
+/// The cursors of the first page of `persons` in `order`, each with its row's id, name and birth date.
+async fn person_cursors(db: &TestDb, order: &str) -> Vec<(String, String, String, String)> {
+    let data = db
+        .data(
+            "query($order: PersonOrderField!) {
+                persons(first: 30, orderBy: { field: $order, direction: ASC }) {
+                    edges { cursor node { id fullName birthDate } }
+                }
+            }",
+            json!({ "order": order }),
+        )
+        .await;
+    let edges = data["persons"]["edges"].as_array().expect("edges").clone();
+    assert!(edges.len() > 5, "too few persons: the test would prove little");
+    edges
+        .iter()
+        .map(|edge| {
+            let text = |value: &Value| value.as_str().expect("text").to_owned();
+            (
+                text(&edge["cursor"]),
+                text(&edge["node"]["id"]),
+                text(&edge["node"]["fullName"]),
+                text(&edge["node"]["birthDate"]),
+            )
+        })
+        .collect()
+}
+
+/// Everything an attacker might read a cursor as: the text itself and its bytes under every base64
+/// alphabet, as lossy UTF-8.
+fn readings(cursor: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut readings = vec![cursor.to_owned()];
+    for engine in [URL_SAFE_NO_PAD, URL_SAFE, STANDARD_NO_PAD, STANDARD] {
+        if let Ok(bytes) = engine.decode(cursor) {
+            readings.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+    let standard = cursor.replace('-', "+").replace('_', "/");
+    if let Ok(bytes) = STANDARD_NO_PAD.decode(&standard) {
+        readings.push(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    assert!(readings.len() > 1, "the cursor is no longer base64: update the test's decodings");
+    readings
+}
+
+db_test!(cursors_ordered_by_name_or_birth_date_reveal_neither, |db| async move {
+    use base64::Engine as _;
+    db.seed(40).await;
+    for order in ["FULL_NAME", "BIRTH_DATE"] {
+        for (cursor, id, name, birth_date) in person_cursors(&db, order).await {
+            // The row's UUID, from its global id (`Person:<uuid>`).
+            let global = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&id).expect("global id");
+            let uuid = String::from_utf8(global).expect("text").rsplit(':').next().expect("uuid").to_owned();
+            let compact_date = birth_date.replace('-', "");
+            for reading in readings(&cursor) {
+                for secret in [&name, &birth_date, &compact_date, &uuid] {
+                    assert!(!reading.contains(secret.as_str()), "{order} cursor {cursor} reveals {secret}");
+                }
+                for word in name.split_whitespace().filter(|word| word.len() >= 4) {
+                    assert!(!reading.contains(word), "{order} cursor {cursor} reveals part of the name: {word}");
+                }
+            }
+        }
+    }
+});
+
+/// The error of a `persons` page asked for `after: cursor`.
+async fn persons_after(db: &TestDb, order: &str, cursor: &str) -> Value {
+    db.run(
+        "query($order: PersonOrderField!, $after: String) {
+            persons(first: 1, after: $after, orderBy: { field: $order, direction: ASC }) { nodes { id } }
+        }",
+        json!({ "order": order, "after": cursor }),
+    )
+    .await
+}
+
+fn assert_not_issued(response: &Value, what: &str) {
+    assert_eq!(crate::support::error_code(response), Some("BAD_USER_INPUT"), "{what}: {response:#}");
+    let message = response["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("not a cursor this API issued"), "{what}: {message}");
+    assert!(response["data"].is_null() || response["data"]["persons"].is_null(), "{what}: served rows: {response:#}");
+}
+
+db_test!(tampered_truncated_forged_and_foreign_cursors_are_refused, |db| async move {
+    use base64::Engine as _;
+    db.seed(40).await;
+    let cursors = person_cursors(&db, "FULL_NAME").await;
+    let (cursor, _, name, _) = cursors[3].clone();
+    // The genuine cursor works.
+    let response = persons_after(&db, "FULL_NAME", &cursor).await;
+    assert!(response.get("errors").is_none(), "{response:#}");
+
+    // Every single-character change is refused.
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for position in 0..cursor.len() {
+        let original = cursor.as_bytes()[position] as char;
+        let replacement = alphabet.chars().find(|c| *c != original).expect("another character");
+        let mut flipped = cursor.clone();
+        flipped.replace_range(position..=position, &replacement.to_string());
+        assert_not_issued(&persons_after(&db, "FULL_NAME", &flipped).await, &format!("flipped at {position}"));
+    }
+    // Cut short, at any length.
+    for length in [0, 1, 10, cursor.len() / 2, cursor.len() - 1] {
+        assert_not_issued(&persons_after(&db, "FULL_NAME", &cursor[..length]).await, &format!("cut to {length}"));
+    }
+    // Forged in the old clear format, pointing anywhere the attacker likes.
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        json!({ "sort": "FullName_ASC", "value": { "Text": name }, "key": { "Uuid": uuid::Uuid::nil() } }).to_string(),
+    );
+    assert_not_issued(&persons_after(&db, "FULL_NAME", &forged).await, "forged");
+    // Sealed by another server (another database, another secret).
+    let other = TestDb::new(crate::support::Backend::Sqlite).await.expect("SQLite");
+    other.seed(40).await;
+    let (foreign, _, _, _) = person_cursors(&other, "FULL_NAME").await[3].clone();
+    assert_not_issued(&persons_after(&db, "FULL_NAME", &foreign).await, "foreign");
+
+    // A genuine cursor of another order is still refused, and says why.
+    let response = persons_after(&db, "BIRTH_DATE", &cursor).await;
+    assert_eq!(crate::support::error_code(&response), Some("BAD_USER_INPUT"), "{response:#}");
+    let message = response["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("was made for orderBy"), "{message}");
+});
+
+db_test!(a_cursor_one_server_issued_works_on_another_server_of_the_same_database, |db| async move {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    db.seed(20).await;
+    // `db.run` pages with the key read when the test database was opened; the router below is another
+    // server that reads the secret again at startup, as a replica or a restarted server does.
+    let (cursor, ..) = person_cursors(&db, "FULL_NAME").await[2].clone();
+    let state = psm_api::app::AppState::new(db.db.clone(), psm_api::config::ApiConfig::default()).await.expect("state");
+    let new = psm_api::auth::NewKey {
+        role: entity::enums::Role::Staff,
+        organisation: None,
+        volunteer: None,
+        name: "t".into(),
+    };
+    let key = psm_api::auth::create_key(&db.db, &new).await.map_err(|e| e.detail()).expect("key").0;
+    let body = json!({
+        "query": "query($after: String) { persons(first: 2, after: $after, orderBy: {field: FULL_NAME, direction: ASC}) { nodes { id } } }",
+        "variables": { "after": cursor },
+    });
+    let request = axum::http::Request::post("/graphql")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    let response = psm_api::app::router(state).oneshot(request).await.expect("response");
+    let json: Value =
+        serde_json::from_slice(&response.into_body().collect().await.expect("body").to_bytes()).expect("json");
+    assert!(json.get("errors").is_none(), "{json:#}");
+    let expected: Vec<Value> =
+        person_cursors(&db, "FULL_NAME").await[3..5].iter().map(|(_, id, ..)| json!(id)).collect();
+    let nodes: Vec<Value> =
+        json["data"]["persons"]["nodes"].as_array().expect("nodes").iter().map(|n| n["id"].clone()).collect();
+    assert_eq!(nodes, expected);
+});

@@ -10,6 +10,7 @@ use migration::{Migrator, MigratorTrait};
 use psm_api::auth::Viewer;
 use psm_api::config::ApiConfig;
 use psm_api::graphql;
+use psm_api::graphql::connection::CursorKey;
 use psm_api::seed::{SeedOptions, seed_demo};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::Value;
@@ -25,6 +26,8 @@ pub enum Backend {
 /// A fresh, migrated database for one test, with a counter of the SQL statements run on it.
 pub struct TestDb {
     pub db: DatabaseConnection,
+    /// The database's cursor key, read before statements are counted.
+    cursor_key: CursorKey,
     statements: Arc<AtomicUsize>,
     _file: Option<TempFile>,
 }
@@ -123,8 +126,9 @@ impl TestDb {
                 let file = TempFile(path);
                 let mut db = psm_api::db::connect(&url, 4).await.expect("open SQLite");
                 Migrator::up(&db, None).await.expect("migrate SQLite");
+                let cursor_key = cursor_key(&db).await;
                 let statements = count_statements(&mut db);
-                Some(TestDb { db, statements, _file: Some(file) })
+                Some(TestDb { db, cursor_key, statements, _file: Some(file) })
             }
             Backend::Postgres => {
                 let Some(url) = postgres_url() else {
@@ -141,8 +145,9 @@ impl TestDb {
                     .expect("clone template");
                 admin.close().await.expect("close admin connection");
                 let mut db = psm_api::db::connect(&with_database(&url, &name), 4).await.expect("connect test database");
+                let cursor_key = cursor_key(&db).await;
                 let statements = count_statements(&mut db);
-                Some(TestDb { db, statements, _file: None })
+                Some(TestDb { db, cursor_key, statements, _file: None })
             }
         }
     }
@@ -174,7 +179,7 @@ impl TestDb {
     }
 
     async fn run_as_with(&self, viewer: &Viewer, config: ApiConfig, query: &str, variables: Value) -> Value {
-        let schema = graphql::schema(config);
+        let schema = graphql::schema(config, self.cursor_key);
         let request = Request::new(query).variables(Variables::from_json(variables));
         let response = graphql::execute(&schema, request, &self.db, viewer).await;
         serde_json::to_value(&response).expect("serialise response")
@@ -199,6 +204,10 @@ impl TestDb {
         );
         response["data"].clone()
     }
+}
+
+async fn cursor_key(db: &DatabaseConnection) -> CursorKey {
+    psm_api::secret::cursor_key(db).await.map_err(|e| e.detail()).expect("server secret")
 }
 
 fn count_statements(db: &mut DatabaseConnection) -> Arc<AtomicUsize> {

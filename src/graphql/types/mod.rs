@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, Condition, DatabaseConnection};
 
 use crate::config::ApiConfig;
 use crate::error::{AppError, AppResult};
-use crate::graphql::connection::{PageArgs, PageLimits};
+use crate::graphql::connection::{CursorKey, PageArgs, PageLimits};
 
 pub mod audit;
 pub mod case;
@@ -98,6 +98,11 @@ pub fn limits(ctx: &Context<'_>) -> AppResult<PageLimits> {
     Ok(PageLimits { default_size: config.default_page_size, max_size: config.max_page_size })
 }
 
+/// The key that seals and opens cursors, loaded with the schema.
+pub fn cursor_key(ctx: &Context<'_>) -> AppResult<CursorKey> {
+    ctx.data::<CursorKey>().copied().map_err(|e| AppError::Internal(e.message))
+}
+
 /// Collects the four paging arguments.
 pub fn page_args(first: Option<i32>, after: Option<String>, last: Option<i32>, before: Option<String>) -> PageArgs {
     PageArgs { first, after, last, before }
@@ -168,7 +173,7 @@ pub fn nested_args<E: crate::graphql::connection::Listed, F: std::fmt::Debug>(
     ordering: crate::graphql::connection::Ordering<E::Sort>,
     args: PageArgs,
 ) -> AppResult<std::sync::Arc<crate::graphql::connection::NestedArgs<E>>> {
-    let page = crate::graphql::connection::Page::parse(&args, &ordering, limits(ctx)?)?;
+    let page = crate::graphql::connection::Page::parse(&args, &ordering, limits(ctx)?, cursor_key(ctx)?)?;
     let fingerprint = format!("{filter:?}|{ordering:?}|{args:?}");
     Ok(std::sync::Arc::new(crate::graphql::connection::NestedArgs { fingerprint, condition, ordering, page }))
 }
@@ -180,7 +185,7 @@ pub async fn root_page<E: crate::graphql::connection::Listed>(
     ordering: crate::graphql::connection::Ordering<E::Sort>,
     args: PageArgs,
 ) -> AppResult<crate::graphql::connection::Connection<E::Model>> {
-    let page = crate::graphql::connection::Page::parse(&args, &ordering, limits(ctx)?)?;
+    let page = crate::graphql::connection::Page::parse(&args, &ordering, limits(ctx)?, cursor_key(ctx)?)?;
     crate::graphql::connection::fetch_page::<E>(crate::graphql::guard::scoped(ctx)?, condition, &ordering, &page).await
 }
 
