@@ -20,6 +20,7 @@ mod paging;
 mod privacy;
 mod programme_stats;
 mod schema;
+mod scope;
 mod stats;
 mod suppression;
 mod writes;
