@@ -188,25 +188,3 @@ pub fn check_inputs(ctx: &Context<'_>, subject_type: &'static str, inputs: &[&dy
     }
     Ok(())
 }
-
-/// Filters and orderings without personal inputs.
-macro_rules! impersonal {
-    ($($type:path),+) => {
-        $(impl PersonalInputs for $type {})+
-    };
-}
-
-impersonal!(
-    crate::graphql::types::case::CaseFilter,
-    crate::graphql::types::case::CaseOrder,
-    crate::graphql::types::organisation::OrganisationFilter,
-    crate::graphql::types::organisation::OrganisationOrder,
-    crate::graphql::types::outcome::OutcomeFilter,
-    crate::graphql::types::outcome::OutcomeOrder,
-    crate::graphql::types::programme::ProgrammeFilter,
-    crate::graphql::types::programme::ProgrammeOrder,
-    crate::graphql::types::referral::ReferralFilter,
-    crate::graphql::types::referral::ReferralOrder,
-    crate::graphql::types::audit::AuditEventFilter,
-    crate::graphql::types::audit::AuditEventOrder
-);
