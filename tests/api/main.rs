@@ -7,6 +7,7 @@
 mod support;
 
 mod access;
+mod browser;
 mod database_file;
 mod derived;
 mod errors;
