@@ -23,5 +23,6 @@ mod programme_stats;
 mod schema;
 mod stats;
 mod suppression;
+mod web;
 mod writes;
 mod writes_more;
