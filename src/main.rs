@@ -59,6 +59,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             key_command(&connection, action).await?;
         }
         Command::Serve => {
+            // Settings first: a wrong one stops the server before it touches the database.
+            let cors = CorsPolicy::from_args(&cli.serve.cors, url.starts_with("sqlite:"))?;
             db::migrate(&connection).await?;
             // An empty embedded (SQLite) database gets the demo data by itself; PostgreSQL only by `seed --demo`.
             if url.starts_with("sqlite:") && seed::is_empty(&connection).await? {
@@ -103,7 +105,6 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     key.expires_at.format("%Y-%m-%d")
                 );
             }
-            let cors = CorsPolicy::from_args(&cli.serve.cors, url.starts_with("sqlite:"))?;
             match &cors.origins {
                 Origins::Local => tracing::info!(
                     "CORS: pages on http://localhost:* and http://127.0.0.1:* may call the API (demo default)"
