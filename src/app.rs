@@ -81,6 +81,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(
             // Outermost first: a request passes these from the top down, its answer from the bottom up.
+            // CORS stays near the top so that every answer, refusals included, carries its headers; a
+            // layer that answers by itself (a limit, a timeout) goes below `json_error_bodies` so that
+            // its refusal gets a JSON body too.
             ServiceBuilder::new()
                 .layer(middleware::from_fn(web::preflight_no_content))
                 .layer(cors)
