@@ -7,6 +7,7 @@
 mod support;
 
 mod access;
+mod browser;
 mod database_file;
 mod derived;
 mod errors;
@@ -23,5 +24,6 @@ mod schema;
 mod scope;
 mod stats;
 mod suppression;
+mod web;
 mod writes;
 mod writes_more;
