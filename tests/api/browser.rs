@@ -2,7 +2,8 @@
 //! another origin, GraphiQL with every non-local request blocked) and graphql-http's conformance audit.
 //!
 //! These need Chromium, Node and the pinned npm packages of `.ci/browser`, which `.ci/install-browser-tools`
-//! installs (CI runs it before the tests). Without them the tests fail; set `PSM_SKIP_BROWSER_TESTS=1`
+//! installs (CI runs it before the tests; a test that finds them missing runs it itself). If they still
+//! cannot be had the tests fail; set `PSM_SKIP_BROWSER_TESTS=1`
 //! to skip them on a machine that lacks them, with a notice.
 
 use std::path::PathBuf;
@@ -25,8 +26,8 @@ fn browser_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci").join("browser")
 }
 
-/// Whether the browser tools are installed; panics when they are not (unless skipping is asked for).
-fn tools_ready(needs_chromium: bool) -> bool {
+/// What of the browser tools is missing (empty when all are installed).
+fn missing_tools(needs_chromium: bool) -> Vec<String> {
     let chromium = std::env::var("PSM_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let mut missing = Vec::new();
     if needs_chromium && !std::path::Path::new(&chromium).exists() {
@@ -40,14 +41,41 @@ fn tools_ready(needs_chromium: bool) -> bool {
     if std::process::Command::new("node").arg("--version").output().is_err() {
         missing.push("node".into());
     }
-    if missing.is_empty() {
+    missing
+}
+
+/// Whether the browser tools are ready. When they are missing, the project's own script installs them
+/// (once per test run), so that the README's test command works on a fresh machine; when that fails the
+/// test fails, unless `PSM_SKIP_BROWSER_TESTS=1` asks to skip.
+fn tools_ready(needs_chromium: bool) -> bool {
+    static INSTALL: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    if missing_tools(needs_chromium).is_empty() {
         return true;
     }
     if std::env::var("PSM_SKIP_BROWSER_TESTS").is_ok_and(|value| value == "1") {
-        eprintln!("PSM_SKIP_BROWSER_TESTS=1: skipping a browser test ({} missing)", missing.join(", "));
+        eprintln!(
+            "PSM_SKIP_BROWSER_TESTS=1: skipping a browser test ({} missing)",
+            missing_tools(needs_chromium).join(", ")
+        );
         return false;
     }
-    panic!("{} missing: run .ci/install-browser-tools (or set PSM_SKIP_BROWSER_TESTS=1 to skip)", missing.join(", "));
+    {
+        let mut tried = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !*tried {
+            *tried = true;
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci").join("install-browser-tools");
+            eprintln!("browser tools missing: running {}", script.display());
+            let status = std::process::Command::new("bash").arg(&script).status();
+            eprintln!("{} finished: {status:?}", script.display());
+        }
+    }
+    let missing = missing_tools(needs_chromium);
+    assert!(
+        missing.is_empty(),
+        "{} missing, and .ci/install-browser-tools could not install them (or set PSM_SKIP_BROWSER_TESTS=1 to skip)",
+        missing.join(", ")
+    );
+    true
 }
 
 /// A server on a port of its own, stopped when dropped.
