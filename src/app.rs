@@ -1,7 +1,8 @@
 //! The HTTP side: application state, the router, and serving with graceful shutdown.
 //!
 //! Routes: `POST /graphql` (queries), `GET /graphql` (queries only, as GraphQL-over-HTTP allows),
-//! `GET /graphiql` (the GraphiQL explorer), `GET /schema.graphql` (the SDL), `GET /healthz`.
+//! `GET /graphiql` (the GraphiQL explorer), `GET /schema.graphql` (the SDL), and the operational routes
+//! of [`crate::ops`]: `GET /healthz`, `GET /readyz`, `GET /metrics`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,13 +34,16 @@ pub struct AppState {
     /// The public demo keys of the embedded demo database that the GraphiQL page offers (never the
     /// ADMIN one); empty elsewhere.
     pub demo_keys: Arc<Vec<DemoKey>>,
+    /// ops: time limits, metrics and probes.
+    pub ops: crate::ops::Ops,
 }
 
 impl AppState {
     /// Builds the state, reading the server secret (and creating it on the first start) from `db`.
     pub async fn new(db: DatabaseConnection, config: ApiConfig) -> AppResult<Self> {
         let cursor_key = crate::secret::cursor_key(&db).await?;
-        Ok(AppState { db, schema: graphql::schema(config, cursor_key), demo_keys: Arc::default() })
+        let ops = crate::ops::Ops::new(config.ops.clone());
+        Ok(AppState { db, schema: graphql::schema(config, cursor_key), demo_keys: Arc::default(), ops })
     }
 
     /// Lets the GraphiQL page open with these keys (the embedded demo database only). The ADMIN key is
@@ -52,12 +56,22 @@ impl AppState {
 
 /// The router of psm-api.
 pub fn router(state: AppState) -> Router {
+    let ops = state.ops.clone();
     Router::new()
         .route("/graphql", get(graphql_handler).post(graphql_handler))
         .route("/graphiql", get(graphiql))
         .route("/schema.graphql", get(schema_sdl))
-        .route("/healthz", get(healthz))
+        // ops: /healthz (liveness), /readyz (readiness), /metrics (Prometheus).
+        .merge(crate::ops::routes())
         .with_state(state)
+        // ops: the time limit of every request (TIMEOUT, HTTP 504). Inside the access layer, so that a
+        // timed-out request is logged and counted like any other.
+        .layer(axum::middleware::from_fn_with_state(ops.clone(), crate::ops::timeout::limit))
+        // ops: request id, span, access log, metrics, HTTP status of database faults. Keep it the
+        // outermost of these layers, so that it sees every answer, refusals included; a compression
+        // layer belongs outside it (it adds `requestId` to JSON error bodies, which it cannot once they
+        // are compressed).
+        .layer(axum::middleware::from_fn_with_state(ops, crate::ops::access::observe))
 }
 
 /// Runs a GraphQL request as the caller its `Authorization: Bearer <key>` header names. Without a valid
@@ -86,11 +100,8 @@ async fn graphql_handler(
             Json(json!({ "errors": [{ "message": reason.message(), "extensions": { "code": "UNAUTHENTICATED" } }] })),
         )
             .into_response(),
-        Err(AuthFailure::Error(error)) => {
-            let error = async_graphql::Error::from(error);
-            let body = json!({ "errors": [{ "message": error.message, "extensions": { "code": "INTERNAL" } }] });
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
-        }
+        // ops: a database fault gets the same code and status here as during execution.
+        Err(AuthFailure::Error(error)) => crate::ops::faults::answer(&error),
     }
 }
 
@@ -158,17 +169,6 @@ async fn graphiql(State(state): State<AppState>, Query(params): Query<GraphiqlPa
 
 async fn schema_sdl(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], state.schema.sdl())
-}
-
-/// Liveness and database reachability: 200 when a trivial query succeeds, 503 otherwise.
-async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
-        Err(error) => {
-            tracing::warn!(%error, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "database unavailable" })))
-        }
-    }
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
