@@ -69,7 +69,11 @@ async fn serve(
     tokio::pin!(serving);
     let mut watching = signals.clone();
     tokio::select! {
-        served = &mut serving => served?,
+        // Served to the end already (a signal came and nothing was in flight).
+        served = &mut serving => {
+            served?;
+            return Ok(Instant::now() + grace);
+        }
         _ = watching.wait_for(|count| *count >= 1) => {}
     }
     // Stop requested: axum has stopped accepting and drains the connections it has.
@@ -151,8 +155,12 @@ pub fn spawn_sweeper(
     })
 }
 
+/// Closes the pool. Requests cut off at the end of the grace period may still hold connections (their
+/// tasks end when the process does), so the wait for them is bounded.
 async fn close(db: DatabaseConnection) {
-    if let Err(error) = db.close().await {
-        tracing::warn!(%error, "closing the database pool");
+    match tokio::time::timeout(Duration::from_secs(2), db.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "closing the database pool"),
+        Err(_) => tracing::warn!("connections still in use after the grace period; exiting without them"),
     }
 }
