@@ -57,8 +57,8 @@ impl Fault {
     /// What the client is told.
     pub fn message(self) -> &'static str {
         match self {
-            Fault::Unavailable => "the database is unavailable; nothing was done, retry shortly",
-            Fault::Busy => "the database is busy; nothing was done, retry shortly",
+            Fault::Unavailable => "the database is unavailable; retry shortly (a write with the same idempotencyKey)",
+            Fault::Busy => "the database is busy; retry shortly (a write with the same idempotencyKey)",
             Fault::Timeout => "the request took too long and was stopped",
         }
     }

@@ -385,13 +385,20 @@ db_test!(connections_postgres_terminates_are_answered_unavailable_then_replaced,
         eprintln!("pg_terminate_backend is PostgreSQL's");
         return;
     }
+    db.seed(20).await;
     let pool = connect(&db.url, 4).await.expect("connect");
     let app = router(AppState::new(pool, ApiConfig::default()).await.expect("state"));
     let key = staff_key(&db.db).await;
     assert_eq!(post(&app, Some(&key), "{ viewer { role } }", json!({})).await.status, 200);
 
-    // The fault hits the key check, then execution: the same code and status both times.
-    for (table, query) in [("api_keys", "{ viewer { role } }"), ("cases", "{ cases(first: 1) { totalCount } }")] {
+    // The fault hits the key check, then execution (a root field, then a relation followed through a
+    // DataLoader): the same code and status every time.
+    let faults = [
+        ("api_keys", "{ viewer { role } }"),
+        ("cases", "{ cases(first: 1) { totalCount } }"),
+        ("persons", "{ cases(first: 1) { nodes { person { ageBand } } } }"),
+    ];
+    for (table, query) in faults {
         let admin = connect(&db.url, 1).await.expect("admin");
         let lock = hold_lock(&admin, table, true).await;
         let request = tokio::spawn({
