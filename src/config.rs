@@ -35,7 +35,7 @@ pub struct DatabaseArgs {
     pub db_max_connections: u32,
     /// Milliseconds a request waits for a database connection (a free one, or a new one while the
     /// database does not answer) before it is answered `DATABASE_UNAVAILABLE` (HTTP 503).
-    #[arg(long, env = "PSM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000, global = true)]
+    #[arg(long, env = "PSM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000, global = true)]
     pub db_acquire_timeout_ms: u64,
     /// PostgreSQL: seconds one statement of the server may run before PostgreSQL cancels it
     /// (`statement_timeout`; answered `TIMEOUT`, HTTP 504); 0 for no limit. Applies to `serve` only:

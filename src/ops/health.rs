@@ -9,7 +9,7 @@
 //!   upgrade) is ready: migrations are written to keep the previous version working; the answer lists
 //!   them under `unknownMigrations`.
 //!
-//! Each readiness check is bounded by the acquire timeout plus one second, so a probe never hangs.
+//! Each readiness check is bounded to 5 s, so a probe never hangs.
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -116,6 +116,15 @@ db_test!(probes_say_live_and_ready_and_readiness_notices_a_pending_migration, |d
     Migrator::up(&db.db, None).await.expect("up");
     assert_eq!(get(&app, "/readyz", &[]).await.status, 200);
 
+    // A schema newer than the binary (a newer version migrated it during a rolling upgrade): ready.
+    let future = "m29991231_000001_added_by_a_newer_version";
+    db.db
+        .execute_unprepared(&format!("INSERT INTO seaql_migrations (version, applied_at) VALUES ('{future}', 0)"))
+        .await
+        .expect("a newer migration");
+    let ready = get(&app, "/readyz", &[]).await;
+    assert_eq!((ready.status, ready.json()), (200, json!({ "status": "ready", "unknownMigrations": [future] })));
+
     // A database that does not answer: not ready, fast; still live.
     let gone = connect(&db.url, 1).await.expect("connect");
     let app = router(AppState::new(gone.clone(), ApiConfig::default()).await.expect("state"));
