@@ -470,3 +470,39 @@ db_test!(a_client_that_hangs_up_has_its_request_dropped, |db| async move {
     assert_eq!(reported.expect("count"), 0, "the dropped request's case was written");
     assert_eq!(server::graphql(addr, Some(&key), "{ viewer { role } }", json!({})).await.expect("reply").status, 200);
 });
+
+db_test!(waits_for_a_pool_connection_are_measured, |db| async move {
+    db.seed(20).await;
+    let (first, second) = (staff_key(&db.db).await, staff_key(&db.db).await);
+    let server = server::Server::start(
+        &db.url,
+        &["--db-max-connections", "1", "--db-acquire-timeout-ms", "10000", "--sqlite-busy-timeout-ms", "10000"],
+    );
+    crate::shutdown::swept_once(&server).await;
+    let addr = server.addr;
+    let waits = "psm_db_pool_waits_total";
+    let before = server.metric(waits).await.unwrap_or(0.0);
+    // The first request holds the pool's one connection while it waits on a lock; the second waits for
+    // that connection until the lock is released.
+    let lock = hold_lock(&db.db, "api_keys", false).await;
+    let holder =
+        tokio::spawn(async move { server::graphql(addr, Some(&first), "{ viewer { role } }", json!({})).await });
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            server.metric("psm_http_requests_in_flight").await == Some(2.0)
+        })
+        .await
+    );
+    let waiter =
+        tokio::spawn(async move { server::graphql(addr, Some(&second), "{ viewer { role } }", json!({})).await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    lock.rollback().await.expect("release");
+    for request in [holder, waiter] {
+        assert_eq!(request.await.expect("task").expect("reply").status, 200);
+    }
+    let after = server.metric(waits).await.unwrap_or(0.0);
+    assert!(after > before, "the wait was counted: {before} -> {after}");
+    let slow = server.metric(r#"psm_db_pool_acquire_duration_seconds_bucket{le="0.1"}"#).await;
+    let all = server.metric("psm_db_pool_acquire_duration_seconds_count").await;
+    assert!(slow.zip(all).is_some_and(|(slow, all)| slow < all), "an acquisition over 0.1 s: {slow:?} of {all:?}");
+});

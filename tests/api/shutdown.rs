@@ -27,7 +27,7 @@ const PATIENT: [&str; 10] = [
 
 /// Waits until the server's first sweep (it runs at start, and writes) is over, so that it does not
 /// wait on the test's lock.
-async fn swept_once(server: &Server) {
+pub async fn swept_once(server: &Server) {
     let swept = eventually(Duration::from_secs(30), || async {
         server.metric(r#"psm_sweeps_total{trigger="timer",outcome="ok"}"#).await.is_some()
     })
