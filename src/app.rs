@@ -2,7 +2,8 @@
 //! each request), and serving with graceful shutdown.
 //!
 //! Routes: `POST /graphql` and `GET /graphql` (queries only over GET), `GET /graphiql` (the GraphiQL
-//! explorer) and `GET /graphiql/assets/<file>`, `GET /schema.graphql` (the SDL), `GET /healthz`. How
+//! explorer) and `GET /graphiql/assets/<file>`, `GET /schema.graphql` (the SDL), and the operational
+//! routes of [`crate::ops`]: `GET /healthz`, `GET /readyz`, `GET /metrics`. How
 //! GraphQL travels over HTTP (media types, status codes) lives in [`crate::web::protocol`]; CORS,
 //! GraphiQL and the response layers in [`crate::web`].
 
@@ -13,7 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router, middleware};
+use axum::{Router, middleware};
 use entity::enums::Role;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -23,7 +24,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::{self, AuthFailure, DemoKey, Viewer};
 use crate::config::ApiConfig;
-use crate::error::{AppResult, code};
+use crate::error::{AppError, AppResult, code};
 use crate::graphql::{self, PsmSchema};
 use crate::web::cors::CorsPolicy;
 use crate::web::protocol::{self, MediaType, Refusal};
@@ -40,17 +41,21 @@ pub struct AppState {
     pub demo_keys: Arc<Vec<DemoKey>>,
     /// Which browser origins may call the API; none unless configured (see [`AppState::with_cors`]).
     pub cors: CorsPolicy,
+    /// Time limits, metrics and probes.
+    pub ops: crate::ops::Ops,
 }
 
 impl AppState {
     /// Builds the state, reading the server secret (and creating it on the first start) from `db`.
     pub async fn new(db: DatabaseConnection, config: ApiConfig) -> AppResult<Self> {
         let cursor_key = crate::secret::cursor_key(&db).await?;
+        let ops = crate::ops::Ops::new(config.ops.clone());
         Ok(AppState {
             db,
             schema: graphql::schema(config, cursor_key),
             demo_keys: Arc::default(),
             cors: CorsPolicy::default(),
+            ops,
         })
     }
 
@@ -71,25 +76,33 @@ impl AppState {
 /// The router of psm-api, with its layers.
 pub fn router(state: AppState) -> Router {
     let cors = state.cors.layer();
+    let ops = state.ops.clone();
     Router::new()
         .route("/graphql", get(graphql_handler).post(graphql_handler))
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/schema.graphql", get(schema_sdl))
-        .route("/healthz", get(healthz))
+        // /healthz (liveness), /readyz (readiness), /metrics (Prometheus).
+        .merge(crate::ops::routes())
         .fallback(web::not_found)
         .with_state(state)
+        // The time limit of every request (TIMEOUT, HTTP 504): it answers by itself, so it sits below
+        // `json_error_bodies`.
+        .layer(middleware::from_fn_with_state(ops.clone(), crate::ops::timeout::limit))
         .layer(
             // Outermost first: a request passes these from the top down, its answer from the bottom up.
-            // CORS stays near the top so that every answer, refusals included, carries its headers; a
-            // layer that answers by itself (a limit, a timeout) goes below `json_error_bodies` so that
-            // its refusal gets a JSON body too.
+            // CORS stays near the top so that every answer, refusals included, carries its headers;
+            // compression sits outside the access layer, which adds `requestId` to JSON error bodies
+            // (it could not once they are compressed); a layer that answers by itself (a limit, a
+            // timeout) goes below `json_error_bodies` so that its refusal gets a JSON body too.
             ServiceBuilder::new()
                 .layer(middleware::from_fn(web::preflight_no_content))
                 .layer(cors)
                 .layer(CompressionLayer::new())
                 .layer(SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, web::NOSNIFF))
                 .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, web::NO_STORE))
+                // Request id, span, access log, metrics, HTTP status of database faults.
+                .layer(middleware::from_fn_with_state(ops, crate::ops::access::observe))
                 .layer(middleware::map_response(web::json_error_bodies)),
         )
 }
@@ -112,7 +125,11 @@ async fn run_graphql(state: &AppState, request: Request) -> Result<Response, Res
     let media = protocol::negotiate(&parts.headers).map_err(|refusal| refusal.answer(MediaType::Json))?;
     let refuse = |refusal: Refusal| refusal.answer(media);
     // 2. The caller, from the key, before the body is read (401).
-    let viewer = authenticate(state, &parts.headers).await.map_err(refuse)?;
+    let viewer = authenticate(state, &parts.headers).await.map_err(|failure| match failure {
+        Ok(refusal) => refuse(refusal),
+        // A database fault gets the same code and status here as during execution.
+        Err(error) => crate::ops::faults::answer(&error),
+    })?;
     // 3. The GraphQL request, from the query string or the JSON body (400, 415).
     let mut request = match parts.method {
         Method::GET => protocol::decode_get(&parts.uri).map_err(refuse)?,
@@ -133,32 +150,21 @@ async fn run_graphql(state: &AppState, request: Request) -> Result<Response, Res
     Ok(protocol::encode(media, graphql::execute(&state.schema, request, &state.db, &viewer).await))
 }
 
-/// The viewer the request's key names; 401 without a valid key, 503 when the key store cannot be read.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Refusal> {
+/// The viewer the request's key names: a refusal (401) without a valid key, the database's error when
+/// the key store cannot be read.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Result<Refusal, AppError>> {
     // A header that is not valid text is present but unusable: invalid, not missing.
     let authorization = headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
     auth::authenticate(&state.db, authorization).await.map_err(|failure| match failure {
-        AuthFailure::Denied(reason) => Refusal::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, reason.message()),
-        AuthFailure::Error(error) => {
-            let error = async_graphql::Error::from(error);
-            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL, error.message)
+        AuthFailure::Denied(reason) => {
+            Ok(Refusal::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, reason.message()))
         }
+        AuthFailure::Error(error) => Err(error),
     })
 }
 
 async fn schema_sdl(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], state.schema.sdl())
-}
-
-/// Liveness and database reachability: 200 when a trivial query succeeds, 503 otherwise.
-async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
-        Err(error) => {
-            tracing::warn!(%error, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "database unavailable" })))
-        }
-    }
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

@@ -157,7 +157,11 @@ pub async fn record_write<B: Serialize, A: Serialize>(
         before: Set(write.before.map(to_json).transpose()?),
         after: Set(write.after.map(to_json).transpose()?),
     };
-    audit_event::Entity::insert(row).exec_without_returning(db).await?;
+    if let Err(error) = audit_event::Entity::insert(row).exec_without_returning(db).await {
+        // The write it records fails with it (same transaction); counted for operators.
+        crate::ops::metrics::audit_write_failed("write");
+        return Err(error.into());
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Every setting of psm-api, documented, read from the command line or the environment.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use chrono::{FixedOffset, Offset, Utc};
 use clap::{Args, Parser, Subcommand};
@@ -16,6 +17,9 @@ pub struct Cli {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub serve: ServeArgs,
+    /// Log format: `text` (for people; coloured only on a terminal) or `json` (one object per line).
+    #[arg(long, env = "PSM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -29,6 +33,41 @@ pub struct DatabaseArgs {
     /// Largest number of pooled database connections.
     #[arg(long, env = "PSM_DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
     pub db_max_connections: u32,
+    /// Milliseconds a request waits for a database connection (a free one, or a new one while the
+    /// database does not answer) before it is answered `DATABASE_UNAVAILABLE` (HTTP 503).
+    #[arg(long, env = "PSM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000, global = true)]
+    pub db_acquire_timeout_ms: u64,
+    /// PostgreSQL: seconds one statement of the server may run before PostgreSQL cancels it
+    /// (`statement_timeout`; answered `TIMEOUT`, HTTP 504); 0 for no limit. Applies to `serve` only:
+    /// migrations, seeds and key commands are not limited.
+    #[arg(long, env = "PSM_DB_STATEMENT_TIMEOUT_SECONDS", default_value_t = 15, global = true)]
+    pub db_statement_timeout_seconds: u64,
+    /// SQLite: milliseconds a statement waits for a lock another connection holds before it gives up
+    /// (answered `DATABASE_BUSY`, HTTP 503).
+    #[arg(long, env = "PSM_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5000, global = true)]
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+impl DatabaseArgs {
+    /// The pool settings these arguments give; `serving` adds the statement timeout of `serve`.
+    pub fn pool(&self, serving: bool) -> crate::db::PoolSettings {
+        crate::db::PoolSettings {
+            max_connections: self.db_max_connections,
+            acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms.max(1)),
+            statement_timeout: (serving && self.db_statement_timeout_seconds > 0)
+                .then(|| Duration::from_secs(self.db_statement_timeout_seconds)),
+            sqlite_busy_timeout: Duration::from_millis(self.sqlite_busy_timeout_ms),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line per event for people to read; ANSI colour only when standard error is a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// What to do.
@@ -118,6 +157,10 @@ pub struct ServeArgs {
     /// Days the demo keys of a new embedded demo database stay valid (fixed when they are made).
     #[arg(long, env = "PSM_DEMO_KEY_DAYS", default_value_t = 30, global = true)]
     pub demo_key_days: u32,
+    /// Seconds in-flight requests may take to finish after SIGTERM or SIGINT (the server stops accepting
+    /// at once); then the server stops anyway. A second signal stops it at once.
+    #[arg(long, env = "PSM_SHUTDOWN_GRACE_SECONDS", default_value_t = 25, global = true)]
+    pub shutdown_grace_seconds: u64,
     #[command(flatten)]
     pub api: ApiConfig,
     #[command(flatten)]
@@ -172,6 +215,30 @@ pub struct ApiConfig {
     /// feed read also sweeps first). Safe on several replicas at once.
     #[arg(long, env = "PSM_SWEEP_SECONDS", default_value_t = 60, global = true)]
     pub sweep_seconds: u64,
+    #[command(flatten)]
+    pub ops: OpsConfig,
+}
+
+/// Time limits and metrics of the HTTP server (see [`crate::ops`]).
+#[derive(Debug, Clone, Args)]
+pub struct OpsConfig {
+    /// Seconds one request may take, everything included, before it is stopped and answered `TIMEOUT`
+    /// (HTTP 504).
+    #[arg(long, env = "PSM_REQUEST_TIMEOUT_SECONDS", default_value_t = 30, global = true)]
+    pub request_timeout_seconds: u64,
+    /// When set, `GET /metrics` answers only `Authorization: Bearer <this token>`.
+    #[arg(long, env = "PSM_METRICS_TOKEN", hide_env_values = true, global = true)]
+    pub metrics_token: Option<String>,
+    /// Most distinct GraphQL operation names the metrics label; later names are counted as `other`, so
+    /// that clients cannot grow the metrics without bound.
+    #[arg(long, env = "PSM_METRICS_MAX_OPERATIONS", default_value_t = 100, global = true)]
+    pub metrics_max_operations: usize,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        OpsConfig { request_timeout_seconds: 30, metrics_token: None, metrics_max_operations: 100 }
+    }
 }
 
 impl Default for ApiConfig {
@@ -187,6 +254,7 @@ impl Default for ApiConfig {
             utc_offset_hours: 8,
             max_feed_page: 1000,
             sweep_seconds: 60,
+            ops: OpsConfig::default(),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! client sees carries `extensions.code`. `AppError` deliberately does not implement `Display`:
 //! async-graphql converts any `Display` error into a bare message without a code, and that must not
 //! compile. Database and internal errors are logged in full and shown only as "internal error" with
-//! a reference id.
+//! a reference (the request id). Database faults (an outage, a busy database, a statement timeout) get
+//! their own codes and messages (see [`crate::ops::faults`]).
 
 use async_graphql::ErrorExtensions;
 
@@ -42,7 +43,11 @@ impl AppError {
             AppError::Conflict(_) => "CONFLICT",
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::Unauthenticated(_) => "UNAUTHENTICATED",
-            AppError::Database(_) | AppError::Internal(_) => "INTERNAL",
+            // An outage, a busy database or a statement timeout has its own code (see `ops::faults`).
+            AppError::Database(error) => {
+                crate::ops::faults::classify(error).map_or("INTERNAL", |cause| cause.fault().code())
+            }
+            AppError::Internal(_) => "INTERNAL",
         }
     }
 
@@ -68,13 +73,24 @@ impl From<sea_orm::DbErr> for AppError {
 
 impl ErrorExtensions for AppError {
     fn extend(&self) -> async_graphql::Error {
-        let message = match self {
-            AppError::Database(_) | AppError::Internal(_) => {
-                let reference = uuid::Uuid::now_v7();
+        let fault = match self {
+            AppError::Database(error) => crate::ops::faults::classify(error),
+            _ => None,
+        };
+        let message = match (self, fault) {
+            (_, Some(cause)) => {
+                // Expected during an outage, and many at once: a warning, counted in the metrics.
+                tracing::warn!(error = %self.detail(), cause = cause.label(), "database fault while serving a request");
+                crate::ops::metrics::database_fault(cause);
+                cause.fault().message().to_owned()
+            }
+            (AppError::Database(_) | AppError::Internal(_), None) => {
+                // The request id ties the answer to the request's log lines; outside a request, a new id.
+                let reference = crate::ops::context::request_id().unwrap_or_else(crate::ops::request_id::generate);
                 tracing::error!(%reference, error = %self.detail(), "internal error while serving a request");
                 format!("internal error (reference {reference})")
             }
-            other => other.detail(),
+            (other, None) => other.detail(),
         };
         async_graphql::Error::new(message).extend_with(|_, extensions| {
             extensions.set("code", self.code());

@@ -12,6 +12,8 @@
 //! - [`app`]: state, router, serving, and authenticating each request.
 //! - [`auth`]: API keys and the viewer a request runs as.
 //! - [`audit`]: the append-only trail of writes and of personal-data reads.
+//! - [`ops`]: what operators rely on: probes, metrics, access logs and request ids, time limits,
+//!   database faults answered clearly, graceful shutdown.
 //! - [`secret`]: the server secret every replica shares (it keys the cursors), kept in the database.
 //! - [`seed`]: the deterministic Banjarmasin demo data set.
 //! - [`service`]: the domain core, without GraphQL or HTTP types: every write command (with its access
@@ -29,6 +31,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod ops;
 pub mod secret;
 pub mod seed;
 pub mod service;

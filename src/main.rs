@@ -5,21 +5,16 @@ use std::process::ExitCode;
 use chrono::Offset;
 use clap::Parser;
 use migration::{Migrator, MigratorTrait};
-use psm_api::app::{self, AppState};
+use psm_api::app::AppState;
 use psm_api::config::{Cli, Command, KeyAction, MigrateAction};
 use psm_api::web::cors::{CorsPolicy, Origins};
-use psm_api::{auth, db, graphql, seed, service};
-use tracing_subscriber::EnvFilter;
+use psm_api::{auth, db, graphql, ops, seed, service};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    ops::logging::init(cli.log_format);
+    match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
@@ -35,7 +30,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let url = &cli.database.database_url;
-    let connection = db::connect(url, cli.database.db_max_connections).await?;
+    // Migrations, seeds and key commands run without the statement timeout of serving.
+    let connection = db::connect_with(url, &cli.database.pool(false)).await?;
     match command {
         Command::Schema => {}
         Command::Migrate { action } => match action.unwrap_or(MigrateAction::Up) {
@@ -114,13 +110,18 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Origins::List(list) => tracing::info!("CORS: pages on {} may call the API", list.join(", ")),
             }
-            spawn_sweeper(connection.clone(), cli.serve.api.sweep_seconds);
+            // The server's own pool: the statement timeout applies, and every statement is counted.
+            connection.close().await?;
+            let mut connection = db::connect_with(url, &cli.database.pool(true)).await?;
+            ops::metrics::instrument(&mut connection);
+            let sweep_seconds = cli.serve.api.sweep_seconds;
+            let grace = std::time::Duration::from_secs(cli.serve.shutdown_grace_seconds);
             let state = AppState::new(connection, cli.serve.api)
                 .await
                 .map_err(|e| e.detail())?
                 .with_demo_keys(live)
                 .with_cors(cors);
-            app::serve(listener, state, shutdown_signal()).await?;
+            ops::shutdown::run(listener, state, sweep_seconds, grace).await?;
         }
     }
     Ok(())
@@ -170,28 +171,4 @@ async fn key_command(
         }
     }
     Ok(())
-}
-
-/// Expires overdue referrals and records lapsed consents every `seconds`, so that partner feeds show them
-/// even when nobody reads a feed. Every replica may run one: each row is claimed by a conditional update.
-fn spawn_sweeper(connection: sea_orm::DatabaseConnection, seconds: u64) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(seconds.max(1)));
-        loop {
-            tick.tick().await;
-            match psm_api::service::feed::sweep(&connection, chrono::Utc::now()).await {
-                Ok(swept) if swept != Default::default() => tracing::info!(?swept, "sweep"),
-                Ok(_) => {}
-                Err(error) => tracing::warn!(error = %error.detail(), "sweep failed; retrying at the next tick"),
-            }
-        }
-    });
-}
-
-async fn shutdown_signal() {
-    if let Err(error) = tokio::signal::ctrl_c().await {
-        tracing::warn!(%error, "cannot listen for Ctrl-C; stop the process to shut down");
-        std::future::pending::<()>().await;
-    }
-    tracing::info!("shutting down");
 }

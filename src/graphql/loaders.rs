@@ -249,6 +249,8 @@ fn unshare(error: Arc<AppError>) -> AppError {
         AppError::Conflict(message) => AppError::Conflict(message.clone()),
         AppError::Forbidden(message) => AppError::Forbidden(message.clone()),
         AppError::Unauthenticated(message) => AppError::Unauthenticated(message.clone()),
+        // Kept as a database error, so that an outage is still answered as one.
+        AppError::Database(error) => AppError::Database(error.clone()),
         other => AppError::Internal(other.detail()),
     }
 }

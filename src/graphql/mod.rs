@@ -63,6 +63,8 @@ pub fn schema(config: ApiConfig, cursor_key: CursorKey) -> PsmSchema {
         .extension(request_errors::RequestErrors)
         .data(config)
         .data(cursor_key)
+        // ops: notes each request's operation name, type and complexity for the access log and metrics.
+        .extension(crate::ops::operation::Observe)
         .finish()
 }
 
@@ -127,27 +129,41 @@ fn with_loaders(request: async_graphql::Request, scoped: &Scoped, batches: &Batc
 /// `BAD_USER_INPUT`.
 ///
 /// The personal data the response holds is recorded in the audit trail before it is returned; if that
-/// record cannot be written, the response is replaced by an `INTERNAL` error.
+/// record cannot be written, the response is replaced by an `INTERNAL` error (or the database fault's
+/// code, when the database is the reason).
+///
+/// Every error carries the request's id in `extensions.requestId` when served over HTTP, and its code
+/// is noted for the access log, the metrics and the HTTP status (see [`crate::ops::access`]).
 pub async fn execute(
     schema: &PsmSchema,
     request: async_graphql::Request,
     db: &DatabaseConnection,
     viewer: &Viewer,
 ) -> async_graphql::Response {
+    crate::ops::context::note_key(viewer.key_prefix.as_deref());
     let (request, batches, reads) = request_data(request, db, viewer);
     let mut response = batch::drive(batches, schema.execute(request)).await;
     record_denials(&response, &reads);
     if let Err(error) = audit::flush_reads(db, viewer, &reads).await {
+        crate::ops::metrics::audit_write_failed("read");
         // No location: the failure is the server's, not a place in the document.
         let error: async_graphql::Error = error.into();
         let mut error_out = async_graphql::ServerError::new(error.message, None);
         error_out.extensions = error.extensions;
-        return async_graphql::Response::from_errors(vec![error_out]);
+        response = async_graphql::Response::from_errors(vec![error_out]);
     }
+    let request_id = crate::ops::context::request_id();
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
             extensions.set("code", "BAD_USER_INPUT");
+        }
+        // ops: the request id ties an error to the request's log lines.
+        if let Some(id) = &request_id {
+            extensions.set("requestId", id.as_str());
+        }
+        if let Some(async_graphql::Value::String(code)) = extensions.get("code") {
+            crate::ops::context::note_code(code);
         }
     }
     response

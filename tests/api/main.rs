@@ -4,6 +4,8 @@
 //! is set (each test gets a clone of a migrated template database). With `PSM_REQUIRE_POSTGRES=1`, an
 //! unset or unreachable PostgreSQL fails the PostgreSQL half instead of skipping it.
 
+mod cluster;
+mod server;
 mod support;
 
 mod access;
@@ -11,17 +13,21 @@ mod browser;
 mod database_file;
 mod derived;
 mod errors;
+mod faults;
 mod feed;
 mod filters;
 mod http;
+mod logs;
 mod migrations;
 mod nesting;
+mod ops;
 mod outcome_stats;
 mod paging;
 mod privacy;
 mod programme_stats;
 mod schema;
 mod scope;
+mod shutdown;
 mod stats;
 mod suppression;
 mod web;

@@ -26,6 +26,8 @@ pub enum Backend {
 /// A fresh, migrated database for one test, with a counter of the SQL statements run on it.
 pub struct TestDb {
     pub db: DatabaseConnection,
+    /// The database's URL, for tests that open their own pool or start a server on it.
+    pub url: String,
     /// The database's cursor key, read before statements are counted.
     cursor_key: CursorKey,
     statements: Arc<AtomicUsize>,
@@ -128,7 +130,7 @@ impl TestDb {
                 Migrator::up(&db, None).await.expect("migrate SQLite");
                 let cursor_key = cursor_key(&db).await;
                 let statements = count_statements(&mut db);
-                Some(TestDb { db, cursor_key, statements, _file: Some(file) })
+                Some(TestDb { db, url, cursor_key, statements, _file: Some(file) })
             }
             Backend::Postgres => {
                 let Some(url) = postgres_url() else {
@@ -144,10 +146,11 @@ impl TestDb {
                     .await
                     .expect("clone template");
                 admin.close().await.expect("close admin connection");
-                let mut db = psm_api::db::connect(&with_database(&url, &name), 4).await.expect("connect test database");
+                let url = with_database(&url, &name);
+                let mut db = psm_api::db::connect(&url, 4).await.expect("connect test database");
                 let cursor_key = cursor_key(&db).await;
                 let statements = count_statements(&mut db);
-                Some(TestDb { db, cursor_key, statements, _file: None })
+                Some(TestDb { db, url, cursor_key, statements, _file: None })
             }
         }
     }

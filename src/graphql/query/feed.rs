@@ -65,7 +65,13 @@ impl FeedQuery {
         };
         let db = db(ctx)?;
         // Overdue referrals and lapsed consents become changes before anyone reads past them.
-        feed::sweep(db, Utc::now()).await?;
+        match feed::sweep(db, Utc::now()).await {
+            Ok(swept) => crate::ops::metrics::swept("feed", &swept),
+            Err(error) => {
+                crate::ops::metrics::sweep_failed("feed");
+                return Err(error.into());
+            }
+        }
         let rows = referral_change::Entity::find()
             .filter(referral_change::Column::OrganisationId.eq(organisation))
             .filter(referral_change::Column::Position.gt(after))
