@@ -174,7 +174,7 @@ db_test!(request_ids_are_taken_when_safe_generated_otherwise_and_in_every_error,
     assert!(!errors.as_array().expect("errors").is_empty(), "{errors}");
     for error in errors.as_array().expect("errors") {
         assert_eq!(error["extensions"]["requestId"], id, "{error}");
-        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{error}");
+        assert_eq!(error["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{error}");
     }
 });
 
@@ -210,7 +210,7 @@ db_test!(metrics_count_requests_by_operation_and_code_and_never_show_values, |db
     );
     assert_eq!(
         value(format!(
-            r#"psm_graphql_requests_total{{operation="OpsBad{name}",type="query",outcome="error",code="BAD_USER_INPUT"}}"#
+            r#"psm_graphql_requests_total{{operation="OpsBad{name}",type="query",outcome="error",code="GRAPHQL_VALIDATION_FAILED"}}"#
         )),
         Some(1.0)
     );
