@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::extract::{Extension, Query, State};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -19,9 +19,10 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::auth::{self, AuthFailure, DemoKey};
-use crate::config::ApiConfig;
+use crate::auth::DemoKey;
+use crate::config::{ApiConfig, LimitConfig};
 use crate::error::AppResult;
+use crate::gate;
 use crate::graphql::{self, PsmSchema};
 
 /// What every request handler shares. Holds no per-client state: replicas behind a load balancer are
@@ -33,13 +34,21 @@ pub struct AppState {
     /// The public demo keys of the embedded demo database that the GraphiQL page offers (never the
     /// ADMIN one); empty elsewhere.
     pub demo_keys: Arc<Vec<DemoKey>>,
+    /// Request limits and rate limits (see [`crate::gate`]).
+    pub limits: LimitConfig,
 }
 
 impl AppState {
     /// Builds the state, reading the server secret (and creating it on the first start) from `db`.
     pub async fn new(db: DatabaseConnection, config: ApiConfig) -> AppResult<Self> {
         let cursor_key = crate::secret::cursor_key(&db).await?;
-        Ok(AppState { db, schema: graphql::schema(config, cursor_key), demo_keys: Arc::default() })
+        let limits = config.limits.clone();
+        Ok(AppState { db, schema: graphql::schema(config, cursor_key), demo_keys: Arc::default(), limits })
+    }
+
+    /// What the `/graphql` middleware needs.
+    fn door(&self) -> gate::Door {
+        gate::Door { db: self.db.clone(), limits: self.limits.clone() }
     }
 
     /// Lets the GraphiQL page open with these keys (the embedded demo database only). The ADMIN key is
@@ -53,45 +62,36 @@ impl AppState {
 /// The router of psm-api.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/graphql", get(graphql_handler).post(graphql_handler))
+        .route(
+            "/graphql",
+            get(graphql_handler)
+                .post(graphql_handler)
+                .route_layer(axum::middleware::from_fn_with_state(state.door(), gate::guard)),
+        )
         .route("/graphiql", get(graphiql))
         .route("/schema.graphql", get(schema_sdl))
         .route("/healthz", get(healthz))
         .with_state(state)
 }
 
-/// Runs a GraphQL request as the caller its `Authorization: Bearer <key>` header names. Without a valid
-/// key the answer is HTTP 401 with one `UNAUTHENTICATED` error and nothing is executed.
+/// Runs a GraphQL request as the caller [`gate::guard`] authenticated (before the body was read); the
+/// body reaches this handler only for a valid key, and only up to the size limit.
 async fn graphql_handler(
     State(state): State<AppState>,
     method: Method,
-    headers: HeaderMap,
+    Extension(caller): Extension<gate::Caller>,
     request: GraphQLRequest,
 ) -> Response {
-    let request = request.into_inner();
+    let mut request = request.into_inner();
     if method == Method::GET && writes(&request) {
         // GraphQL over HTTP: GET is for queries only, so that a link or a prefetch can never change data.
         let body = json!({ "errors": [{ "message": "mutations must be sent with POST", "extensions": { "code": "METHOD_NOT_ALLOWED" } }] });
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], Json(body)).into_response();
     }
-    // A header that is not valid text is present but unusable: invalid, not missing.
-    let authorization = headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
-    match auth::authenticate(&state.db, authorization).await {
-        Ok(viewer) => {
-            GraphQLResponse::from(graphql::execute(&state.schema, request, &state.db, &viewer).await).into_response()
-        }
-        Err(AuthFailure::Denied(reason)) => (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(json!({ "errors": [{ "message": reason.message(), "extensions": { "code": "UNAUTHENTICATED" } }] })),
-        )
-            .into_response(),
-        Err(AuthFailure::Error(error)) => {
-            let error = async_graphql::Error::from(error);
-            let body = json!({ "errors": [{ "message": error.message, "extensions": { "code": "INTERNAL" } }] });
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
-        }
+    if let Some(meter) = caller.meter {
+        request = request.data(meter);
     }
+    GraphQLResponse::from(graphql::execute(&state.schema, request, &state.db, &caller.viewer).await).into_response()
 }
 
 /// Whether the operation a request would run is a mutation (or subscription). A document that does not

@@ -7,12 +7,14 @@
 mod support;
 
 mod access;
+mod costs;
 mod database_file;
 mod derived;
 mod errors;
 mod feed;
 mod filters;
 mod http;
+mod limits;
 mod migrations;
 mod nesting;
 mod outcome_stats;

@@ -63,6 +63,7 @@ mod organisation;
 mod outcome;
 mod person;
 mod programme;
+mod rate_limit;
 mod referral;
 mod region;
 mod stats;
@@ -87,4 +88,5 @@ pub struct QueryRoot(
     viewer::ViewerQuery,
     feed::FeedQuery,
     audit::AuditQuery,
+    rate_limit::RateLimitQuery,
 );
