@@ -9,7 +9,8 @@ growth of the server's peak resident memory (VmHWM, reset before each request th
 refused or answered within 50 ms and 20 MB.
 
 Run from the repository root:  python3 .ci/limits_bench.py
-Settings (environment): PSM_BENCH_RUNS (5), PSM_BENCH_PROFILE (release).
+Settings (environment): PSM_BENCH_RUNS (5), PSM_BENCH_PROFILE (release), PSM_BENCH_ARGS (extra server
+flags, e.g. "--max-body-bytes 67108864 --max-tokens 100000 --max-aliases 1000" to reach the later checks).
 Only 127.0.0.1 is contacted; the server is stopped at the end.
 """
 
@@ -25,6 +26,7 @@ import time
 RUNS = int(os.environ.get("PSM_BENCH_RUNS", "5"))
 PROFILE = os.environ.get("PSM_BENCH_PROFILE", "release")
 PORT = 18097
+EXTRA = os.environ.get("PSM_BENCH_ARGS", "").split()
 
 
 def fragment_bomb(levels=30):
@@ -109,7 +111,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix="psm-limits-")
     database = f"sqlite://{workdir}/psm.db?mode=rwc"
     server = subprocess.Popen(
-        [binary, "--database-url", database, "--listen", f"127.0.0.1:{PORT}", "--sweep-seconds", "3600", "serve"],
+        [binary, "--database-url", database, "--listen", f"127.0.0.1:{PORT}", "--sweep-seconds", "3600", *EXTRA, "serve"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     key = None
@@ -141,7 +143,7 @@ def main():
             ("100 duplicate directives", post(DIRECTIVES_SMALL, key)),
             ("a page of 100 cases (for comparison)", post("{ cases(first: 100) { nodes { referenceNumber status kelurahan { name } } } }", key)),
         ]
-        print(f"psm-api {PROFILE} build, embedded demo database (10,000 cases), {RUNS} runs each")
+        print(f"psm-api {PROFILE} build, embedded demo database (10,000 cases), {RUNS} runs each, flags: {EXTRA}")
         print()
         print("| request | request bytes | status | code | median ms | max ms | extra peak memory (MB) |")
         print("|---|---|---|---|---|---|---|")

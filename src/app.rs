@@ -83,7 +83,10 @@ async fn graphql_handler(
     request: GraphQLRequest,
 ) -> Response {
     let mut request = request.into_inner();
-    if method == Method::GET && writes(&request) {
+    // `writes` parses the query: only a query within the token limit is parsed here (a longer one is
+    // refused before parsing during admission, which also refuses persisted mutations over GET).
+    let small = crate::limits::check_tokens(&request.query, state.limits.max_tokens, 32).is_ok();
+    if method == Method::GET && small && writes(&request) {
         // GraphQL over HTTP: GET is for queries only, so that a link or a prefetch can never change data.
         let body = json!({ "errors": [{ "message": "mutations must be sent with POST", "extensions": { "code": "METHOD_NOT_ALLOWED" } }] });
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], Json(body)).into_response();

@@ -77,6 +77,9 @@ db_test!(connections_multiply_their_children_by_the_page_and_the_actual_cost_cou
     )
     .await;
     assert_eq!(requested, cost::STATS_BASE + cost::PERCENTILE + cost::AS_OF + 2);
+    // A mutation costs its write besides its payload (refused here for its id, after the cost was known).
+    let response = db.run("mutation { revokeConsent(id: \"x\") { consent { id } } }", Value::Null).await;
+    assert_eq!(response["extensions"]["cost"]["requestedQueryCost"], cost::MUTATION + 2, "{response}");
     // Introspection is answered from memory: a flat cost.
     assert_eq!(costs(&db, "{ __schema { types { name fields { name } } } }", Value::Null).await.0, cost::INTROSPECTION);
 });

@@ -314,6 +314,13 @@ db_test!(a_million_token_query_is_refused_before_it_is_parsed, |db| async move {
     assert_eq!(answer.code(), Some("TOO_MANY_TOKENS"), "{}", truncated(&answer.body));
     assert_eq!(db.statements() - before, api.auth_statements);
     assert!(answer.elapsed < QUICK * 2, "{:?}", answer.elapsed);
+    // Over GET too (the query string is not parsed to look for a mutation before its tokens are counted).
+    let long = format!("{{ viewer {{ role }}{} }}", " a".repeat(10_000));
+    let before = db.statements();
+    let answer = api.get(&[("query", &long)]).await;
+    assert_eq!(answer.code(), Some("TOO_MANY_TOKENS"), "{}", truncated(&answer.body));
+    assert_eq!(db.statements() - before, api.auth_statements);
+    assert!(answer.elapsed < QUICK, "{:?}", answer.elapsed);
     // Brackets nested ten thousand deep never reach the parser.
     let deep = format!("{}{}", "{".repeat(10_000), "}".repeat(10_000));
     refused_without_sql(&db, ApiConfig::default(), &deep, "QUERY_TOO_DEEP").await;
@@ -359,4 +366,38 @@ db_test!(an_answer_larger_than_the_limit_is_withheld, |db| async move {
     assert!(response["data"].is_null());
     let data = db.data(query, Value::Null).await;
     assert_eq!(data["cases"]["nodes"].as_array().map(Vec::len), Some(30));
+});
+
+/// The introspection query GraphiQL sends (graphql-js's `getIntrospectionQuery` with descriptions).
+const INTROSPECTION: &str = "query IntrospectionQuery {
+  __schema {
+    description
+    queryType { name }
+    mutationType { name }
+    subscriptionType { name }
+    types { ...FullType }
+    directives { name description isRepeatable locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}";
+
+db_test!(graphiqls_introspection_query_fits_every_default_limit, |db| async move {
+    let tokens = psm_api::limits::check_tokens(INTROSPECTION, usize::MAX, 15).expect("tokens");
+    assert!(tokens < 500, "{tokens} tokens");
+    let response = db.run(INTROSPECTION, Value::Null).await;
+    assert!(response.get("errors").is_none(), "{}", truncated(&response));
+    assert!(response["data"]["__schema"]["types"].as_array().is_some_and(|types| types.len() > 50));
+    assert_eq!(response["extensions"]["cost"]["requestedQueryCost"], psm_api::graphql::cost::INTROSPECTION);
 });
