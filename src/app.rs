@@ -1,29 +1,35 @@
-//! The HTTP side: application state, the router, and serving with graceful shutdown.
+//! The HTTP side: application state, the router and its layers, the GraphQL handler (authenticating
+//! each request), and serving with graceful shutdown.
 //!
-//! Routes: `POST /graphql` (queries), `GET /graphql` (queries only, as GraphQL-over-HTTP allows),
-//! `GET /graphiql` (the GraphiQL explorer), `GET /schema.graphql` (the SDL), `GET /healthz`.
+//! Routes: `POST /graphql` and `GET /graphql` (queries only over GET), `GET /graphiql` (the GraphiQL
+//! explorer) and `GET /graphiql/assets/<file>`, `GET /schema.graphql` (the SDL), `GET /healthz`. How
+//! GraphQL travels over HTTP (media types, status codes) lives in [`crate::web::protocol`]; CORS,
+//! GraphiQL and the response layers in [`crate::web`].
 
 use std::future::Future;
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{Extension, Query, State};
-use axum::http::{Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Json, Router, middleware};
 use entity::enums::Role;
 use sea_orm::DatabaseConnection;
-use serde::Deserialize;
-use serde_json::json;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::auth::DemoKey;
+use crate::auth::{self, AuthFailure, DemoKey, Viewer};
 use crate::config::{ApiConfig, LimitConfig};
-use crate::error::AppResult;
-use crate::gate;
+use crate::error::{AppResult, code};
+use crate::gate::{self, BodyError};
 use crate::graphql::{self, PsmSchema};
+use crate::ratelimit::Meter;
+use crate::web::cors::CorsPolicy;
+use crate::web::protocol::{self, MediaType, Refusal};
+use crate::web::{self, graphiql};
 
 /// What every request handler shares. Holds no per-client state: replicas behind a load balancer are
 /// interchangeable.
@@ -34,7 +40,9 @@ pub struct AppState {
     /// The public demo keys of the embedded demo database that the GraphiQL page offers (never the
     /// ADMIN one); empty elsewhere.
     pub demo_keys: Arc<Vec<DemoKey>>,
-    /// Request limits and rate limits (see [`crate::gate`]).
+    /// Which browser origins may call the API; none unless configured (see [`AppState::with_cors`]).
+    pub cors: CorsPolicy,
+    /// Request limits and rate limits (see [`crate::gate`] and [`crate::ratelimit`]).
     pub limits: LimitConfig,
 }
 
@@ -43,12 +51,13 @@ impl AppState {
     pub async fn new(db: DatabaseConnection, config: ApiConfig) -> AppResult<Self> {
         let cursor_key = crate::secret::cursor_key(&db).await?;
         let limits = config.limits.clone();
-        Ok(AppState { db, schema: graphql::schema(config, cursor_key), demo_keys: Arc::default(), limits })
-    }
-
-    /// What the `/graphql` middleware needs.
-    fn door(&self) -> gate::Door {
-        gate::Door { db: self.db.clone(), limits: self.limits.clone() }
+        Ok(AppState {
+            limits,
+            db,
+            schema: graphql::schema(config, cursor_key),
+            demo_keys: Arc::default(),
+            cors: CorsPolicy::default(),
+        })
     }
 
     /// Lets the GraphiQL page open with these keys (the embedded demo database only). The ADMIN key is
@@ -57,106 +66,110 @@ impl AppState {
         self.demo_keys = Arc::new(keys.into_iter().filter(|key| key.role != Role::Admin).collect());
         self
     }
+
+    /// Lets the pages of these origins call the API from a browser.
+    pub fn with_cors(mut self, cors: CorsPolicy) -> Self {
+        self.cors = cors;
+        self
+    }
 }
 
-/// The router of psm-api.
+/// The router of psm-api, with its layers.
 pub fn router(state: AppState) -> Router {
+    let cors = state.cors.layer();
     Router::new()
-        .route(
-            "/graphql",
-            get(graphql_handler)
-                .post(graphql_handler)
-                .route_layer(axum::middleware::from_fn_with_state(state.door(), gate::guard)),
-        )
-        .route("/graphiql", get(graphiql))
+        .route("/graphql", get(graphql_handler).post(graphql_handler))
+        .route("/graphiql", get(graphiql::page))
+        .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/schema.graphql", get(schema_sdl))
         .route("/healthz", get(healthz))
+        .fallback(web::not_found)
         .with_state(state)
+        .layer(
+            // Outermost first: a request passes these from the top down, its answer from the bottom up.
+            // CORS stays near the top so that every answer, refusals included, carries its headers; a
+            // layer that answers by itself (a limit, a timeout) goes below `json_error_bodies` so that
+            // its refusal gets a JSON body too.
+            ServiceBuilder::new()
+                .layer(middleware::from_fn(web::preflight_no_content))
+                .layer(cors)
+                .layer(CompressionLayer::new())
+                .layer(SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, web::NOSNIFF))
+                .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, web::NO_STORE))
+                .layer(middleware::map_response(web::json_error_bodies)),
+        )
 }
 
-/// Runs a GraphQL request as the caller [`gate::guard`] authenticated (before the body was read); the
-/// body reaches this handler only for a valid key, and only up to the size limit.
-async fn graphql_handler(
-    State(state): State<AppState>,
-    method: Method,
-    Extension(caller): Extension<gate::Caller>,
-    request: GraphQLRequest,
-) -> Response {
-    let mut request = request.into_inner();
-    // `writes` parses the query: only a query within the token limit is parsed here (a longer one is
-    // refused before parsing during admission, which also refuses persisted mutations over GET).
-    let small = crate::limits::check_tokens(&request.query, state.limits.max_tokens, 32).is_ok();
-    if method == Method::GET && small && writes(&request) {
-        // GraphQL over HTTP: GET is for queries only, so that a link or a prefetch can never change data.
-        let body = json!({ "errors": [{ "message": "mutations must be sent with POST", "extensions": { "code": "METHOD_NOT_ALLOWED" } }] });
-        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], Json(body)).into_response();
+const X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-type-options");
+
+/// `GET` and `POST /graphql`: runs a GraphQL request as the caller its `Authorization: Bearer <key>`
+/// header names. Without a valid key the answer is HTTP 401 with one `UNAUTHENTICATED` error, and the
+/// body is not even read.
+async fn graphql_handler(State(state): State<AppState>, request: Request) -> Response {
+    match run_graphql(&state, request).await {
+        Ok(answer) | Err(answer) => answer,
     }
-    if let Some(meter) = caller.meter {
-        request = request.data(meter);
-    }
-    GraphQLResponse::from(graphql::execute(&state.schema, request, &state.db, &caller.viewer).await).into_response()
 }
 
-/// Whether the operation a request would run is a mutation (or subscription). A document that does not
-/// parse is left to the executor, which reports it.
-fn writes(request: &async_graphql::Request) -> bool {
-    use async_graphql::parser::types::OperationType;
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else { return false };
-    document.operations.iter().any(|(name, operation)| {
-        let chosen = match (&request.operation_name, name) {
-            (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),
-            (Some(_), None) => false,
-            (None, _) => true,
-        };
-        chosen && operation.node.ty != OperationType::Query
-    })
-}
-
-/// Which demo key the GraphiQL page opens with.
-#[derive(Deserialize)]
-struct GraphiqlParams {
-    /// A role name, any case (`?role=partner`); STAFF when absent.
-    role: Option<String>,
-}
-
-/// The GraphiQL page. On the embedded demo database it sends one of the demo keys (STAFF unless
-/// `?role=` names another), so a new user can explore at once and switch roles by changing the address.
-/// `?role=admin` opens without a key (the ADMIN demo key is printed on the server console only); a role
-/// that does not exist is refused with HTTP 400 and the list of roles, rather than quietly opening as
-/// STAFF and letting the user believe they see another role's view.
-async fn graphiql(State(state): State<AppState>, Query(params): Query<GraphiqlParams>) -> Response {
-    let wanted = match params.role.as_deref() {
-        None => Role::Staff,
-        Some(text) => match Role::parse(&text.trim().to_uppercase()) {
-            Some(role) => role,
-            None => {
-                let roles: Vec<String> = Role::ALL.iter().map(|role| role.as_str().to_lowercase()).collect();
-                let body = json!({
-                    "error": format!("`{text}` is not a role; use ?role= with one of the roles listed"),
-                    "roles": roles,
-                    "admin": "opens without a key: paste the ADMIN key printed on the server console",
-                });
-                return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+/// The steps of a GraphQL request; each refusal is an answer of its own.
+async fn run_graphql(state: &AppState, request: Request) -> Result<Response, Response> {
+    let (parts, body) = request.into_parts();
+    // 1. The media type of the answer, from `Accept` (406 when the client accepts neither of ours).
+    let media = protocol::negotiate(&parts.headers).map_err(|refusal| refusal.answer(MediaType::Json))?;
+    let refuse = |refusal: Refusal| refusal.answer(media);
+    // 2. The caller, from the key, before the body is read (401).
+    let viewer = authenticate(state, &parts.headers).await.map_err(refuse)?;
+    // 3. The GraphQL request, from the query string or the JSON body (400, 415), the body read only up
+    //    to its limit (413, from `Content-Length` before anything is read).
+    let limit = state.limits.max_body_bytes;
+    let mut request = match parts.method {
+        Method::GET => protocol::decode_get(&parts.uri).map_err(refuse)?,
+        _ => {
+            if gate::declared_too_large(&parts.headers, limit) {
+                return Err(gate::too_large(media.content_type(), limit));
             }
-        },
+            let body = gate::read_body(body, limit).await.map_err(|error| match error {
+                BodyError::TooLarge => gate::too_large(media.content_type(), limit),
+                BodyError::Unreadable(error) => refuse(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    code::BAD_REQUEST,
+                    format!("the body cannot be read: {error}"),
+                )),
+            })?;
+            protocol::decode_post(&parts.headers, &body).map_err(refuse)?
+        }
     };
-    let now = chrono::Utc::now();
-    let bearer = state
-        .demo_keys
-        .iter()
-        .find(|key| key.role == wanted && key.role != Role::Admin && key.is_live(now))
-        .map(|key| format!("Bearer {}", key.key));
-    let title = match (&bearer, wanted) {
-        (Some(_), role) => format!("psm-api GraphiQL (demo {} key)", role.as_str()),
-        (None, Role::Admin) => "psm-api GraphiQL (ADMIN: paste the key printed on the server console)".to_owned(),
-        (None, _) => "psm-api GraphiQL (no key: add an Authorization header)".to_owned(),
-    };
-    let page = GraphiQLSource::build().endpoint("/graphql").title(&title);
-    let page = match &bearer {
-        Some(bearer) => page.header("Authorization", bearer),
-        None => page,
-    };
-    Html(page.finish()).into_response()
+    // 4. GET runs queries only (405 for a mutation). Only a query within the token limit is parsed here;
+    //    a longer one is refused before parsing during admission, which also refuses persisted
+    //    mutations over GET.
+    if crate::limits::check_tokens(&request.query, state.limits.max_tokens, 32).is_ok() {
+        protocol::check_method(&parts.method, &mut request).map_err(refuse)?;
+    }
+    // 5. Execution (admission first: limits, cost, the key's budget; see `graphql::admission`), and the
+    //    answer in the negotiated media type, with the key's budget in its headers.
+    let meter =
+        viewer.key_id.and_then(|key| Meter::new(state.db.clone(), key, &state.limits, parts.method == Method::GET));
+    if let Some(meter) = &meter {
+        request = request.data(meter.clone());
+    }
+    let mut answer = protocol::encode(media, graphql::execute(&state.schema, request, &state.db, &viewer).await);
+    if let Some(meter) = &meter {
+        gate::decorate(&mut answer, meter);
+    }
+    Ok(answer)
+}
+
+/// The viewer the request's key names; 401 without a valid key, 503 when the key store cannot be read.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Refusal> {
+    // A header that is not valid text is present but unusable: invalid, not missing.
+    let authorization = headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
+    auth::authenticate(&state.db, authorization).await.map_err(|failure| match failure {
+        AuthFailure::Denied(reason) => Refusal::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, reason.message()),
+        AuthFailure::Error(error) => {
+            let error = async_graphql::Error::from(error);
+            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL, error.message)
+        }
+    })
 }
 
 async fn schema_sdl(State(state): State<AppState>) -> impl IntoResponse {

@@ -120,6 +120,22 @@ pub struct ServeArgs {
     pub demo_key_days: u32,
     #[command(flatten)]
     pub api: ApiConfig,
+    #[command(flatten)]
+    pub cors: CorsArgs,
+}
+
+/// Which web pages on other origins (browser dashboards) may call the API.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CorsArgs {
+    /// Origins allowed to call the API from a browser, comma-separated, each `scheme://host[:port]`
+    /// exactly as the browser sends it (e.g. `https://dashboard.banjarmasinkota.go.id`). Unset: none on
+    /// a real database; on the embedded demo database, any `http://localhost:*` and `http://127.0.0.1:*`.
+    /// An empty value allows none, demo included.
+    #[arg(long, env = "PSM_CORS_ORIGINS", value_delimiter = ',', num_args = 0.., global = true)]
+    pub cors_origins: Option<Vec<String>>,
+    /// Seconds a browser may cache a preflight answer (Chromium caps this at 7200).
+    #[arg(long, env = "PSM_CORS_MAX_AGE", default_value_t = 7200, global = true)]
+    pub cors_max_age: u64,
 }
 
 /// Limits and conventions of the GraphQL API.

@@ -93,3 +93,45 @@ impl From<AppError> for async_graphql::Error {
 
 /// Result of services and helpers.
 pub type AppResult<T> = Result<T, AppError>;
+
+/// The `extensions.code` values a client can switch on, in the conventions GraphQL clients know
+/// (Apollo Server's for the request itself, the STYLE list for the domain). README has the table.
+pub mod code {
+    /// The document is not GraphQL (a syntax error). Fix the query.
+    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    /// The document is GraphQL but not valid against the schema (an unknown field, a missing
+    /// argument, a fragment on the wrong type). Fix the query.
+    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    /// The operation to run cannot be chosen: several operations and no `operationName`, or an
+    /// `operationName` the document does not have.
+    pub const OPERATION_RESOLUTION_FAILURE: &str = "OPERATION_RESOLUTION_FAILURE";
+    /// A value is wrong: a variable missing or of the wrong type, an argument out of range, an id or
+    /// cursor this API did not issue. Fix the value, not the query.
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    /// An automatic persisted query (Apollo's protocol) names a hash this server does not hold:
+    /// send it again with its `query`.
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    /// No valid API key.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// The key may not read or do this.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// No such object, or not one the key may know of.
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// The request conflicts with the current state.
+    pub const CONFLICT: &str = "CONFLICT";
+    /// Too many requests for the key's budget; retry after `Retry-After` seconds.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// Shopify's name for the same refusal, if a budget is counted in cost.
+    pub const THROTTLED: &str = "THROTTLED";
+    /// The server failed; the message carries a reference for its log.
+    pub const INTERNAL: &str = "INTERNAL";
+    /// The HTTP request is malformed: its body is not JSON, it is a batch, `query` is missing, or a
+    /// parameter has the wrong type.
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    /// A POST without `Content-Type: application/json`.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    /// An `Accept` header that allows neither `application/graphql-response+json` nor `application/json`.
+    pub const NOT_ACCEPTABLE: &str = "NOT_ACCEPTABLE";
+    /// The method is not served on this path (or a mutation over GET).
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+}

@@ -1,111 +1,57 @@
-//! The door of `/graphql`: an axum middleware that checks the caller before the request body is read,
-//! and reads the body only up to `--max-body-bytes`.
+//! The limits of `/graphql` that HTTP itself carries: the body's size, checked before it is read, and
+//! the key's budget in the answer's headers. The GraphQL handler ([`crate::app`]) calls these in order:
+//! the key is checked before the body is touched, a `Content-Length` above `--max-body-bytes` is refused
+//! (HTTP 413, `PAYLOAD_TOO_LARGE`) without reading anything, and a body without an honest length is
+//! read only up to the limit.
 //!
-//! In order, each step costing less than the next:
-//! 1. no `Authorization` header: HTTP 401, nothing read;
-//! 2. a `Content-Length` above the limit: HTTP 413 (`PAYLOAD_TOO_LARGE`), nothing read;
-//! 3. the key checked in the database: HTTP 401 when it is not valid, nothing read;
-//! 4. the body read, stopping (HTTP 413) as soon as it passes the limit, whatever `Content-Length` said.
-//!
-//! The handler then gets a [`Caller`] (the viewer and the rate-limit [`Meter`]). On the way out, the
-//! answer gets the key's budget in `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`
-//! (epoch seconds at which the bucket is full again), and a throttled request HTTP 429 with
-//! `Retry-After`.
+//! On the way out, an answer to a rate-limited key gets `X-RateLimit-Limit`, `X-RateLimit-Remaining`
+//! and `X-RateLimit-Reset` (epoch seconds at which the bucket is full again), and a throttled request
+//! HTTP 429 with `Retry-After`.
 
-use axum::Json;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use crate::auth::{self, AuthFailure, Unauthenticated, Viewer};
-use crate::config::LimitConfig;
 use crate::limits::code;
 use crate::ratelimit::Meter;
 
-/// Who is calling `/graphql`, as established by [`guard`].
-#[derive(Clone)]
-pub struct Caller {
-    pub viewer: Viewer,
-    /// `None` when rate limiting is off.
-    pub meter: Option<Meter>,
-}
-
-/// What the middleware needs: the database and the limits.
-#[derive(Clone)]
-pub struct Door {
-    pub db: DatabaseConnection,
-    pub limits: LimitConfig,
-}
-
-fn unauthenticated(reason: Unauthenticated) -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        Json(json!({ "errors": [{ "message": reason.message(), "extensions": { "code": "UNAUTHENTICATED" } }] })),
-    )
-        .into_response()
-}
-
-fn too_large(limit: usize) -> Response {
+/// The answer to a body over `limit` bytes: HTTP 413, `PAYLOAD_TOO_LARGE`, with the limit.
+pub fn too_large(content_type: HeaderValue, limit: usize) -> Response {
     let message = format!("the request body is larger than {limit} bytes (--max-body-bytes)");
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code::PAYLOAD_TOO_LARGE, "limit": limit } }] });
-    (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
+    (StatusCode::PAYLOAD_TOO_LARGE, [(header::CONTENT_TYPE, content_type)], body.to_string()).into_response()
 }
 
-/// The middleware of `/graphql` (see the module documentation).
-pub async fn guard(State(door): State<Door>, request: Request, next: Next) -> Response {
-    let limit = door.limits.max_body_bytes;
-    // A header that is not valid text is present but unusable: invalid, not missing.
-    let authorization = request.headers().get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
-    if authorization.is_none() {
-        return unauthenticated(Unauthenticated::Missing);
-    }
-    let declared = request
-        .headers()
+/// Whether the request says (`Content-Length`) that its body is larger than `limit`.
+pub fn declared_too_large(headers: &HeaderMap, limit: usize) -> bool {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return too_large(limit);
-    }
-    let viewer = match auth::authenticate(&door.db, authorization).await {
-        Ok(viewer) => viewer,
-        Err(AuthFailure::Denied(reason)) => return unauthenticated(reason),
-        Err(AuthFailure::Error(error)) => {
-            let error = async_graphql::Error::from(error);
-            let body = json!({ "errors": [{ "message": error.message, "extensions": { "code": "INTERNAL" } }] });
-            return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-        }
-    };
-    let (mut parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            let over =
-                std::error::Error::source(&error).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-            if over {
-                return too_large(limit);
-            }
-            let body = json!({ "errors": [{ "message": "the request body could not be read", "extensions": { "code": "BAD_REQUEST" } }] });
-            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
-        }
-    };
-    let meter =
-        viewer.key_id.and_then(|key| Meter::new(door.db.clone(), key, &door.limits, parts.method == Method::GET));
-    parts.extensions.insert(Caller { viewer, meter: meter.clone() });
-    let mut response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    if let Some(meter) = meter {
-        decorate(&mut response, &meter);
-    }
-    response
+        .and_then(|value| value.parse::<u64>().ok())
+        .is_some_and(|length| length > limit as u64)
 }
 
-/// Adds the budget headers, and the status the GraphQL layer asked for (429 with `Retry-After`).
-fn decorate(response: &mut Response, meter: &Meter) {
+/// Why a body could not be had.
+pub enum BodyError {
+    /// It passed the limit (whatever its `Content-Length` said); reading stopped there.
+    TooLarge,
+    /// The client's stream failed.
+    Unreadable(String),
+}
+
+/// Reads a body up to `limit` bytes, and not one chunk further.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let over =
+            std::error::Error::source(&error).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if over { BodyError::TooLarge } else { BodyError::Unreadable(error.to_string()) }
+    })
+}
+
+/// Adds the budget headers, and the status the GraphQL layer asked for (429 with `Retry-After`; 405
+/// for a persisted mutation over GET).
+pub fn decorate(response: &mut Response, meter: &Meter) {
     let (status, retry_after) = meter.answer();
     if let Some(status) = status.and_then(|status| StatusCode::from_u16(status).ok()) {
         *response.status_mut() = status;

@@ -21,6 +21,8 @@
 //! - [`service`]: the domain core, without GraphQL or HTTP types: every write command (with its access
 //!   table, validation, transaction and audit), lifecycles, partner feeds and sweeps, small-cell
 //!   suppression. GraphQL, the command line and the sweeps all write through it.
+//! - [`web`]: the web edge: GraphQL over HTTP (media types, status codes), CORS, the offline GraphiQL
+//!   page and its assets, and the response layers (compression, security headers, JSON error bodies).
 //!
 //! The data model itself lives in the `entity` crate, the schema migrations in `migration`.
 
@@ -38,3 +40,4 @@ pub mod ratelimit;
 pub mod secret;
 pub mod seed;
 pub mod service;
+pub mod web;

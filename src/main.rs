@@ -7,6 +7,7 @@ use clap::Parser;
 use migration::{Migrator, MigratorTrait};
 use psm_api::app::{self, AppState};
 use psm_api::config::{Cli, Command, KeyAction, MigrateAction};
+use psm_api::web::cors::{CorsPolicy, Origins};
 use psm_api::{auth, db, graphql, seed, service};
 use tracing_subscriber::EnvFilter;
 
@@ -58,6 +59,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             key_command(&connection, action).await?;
         }
         Command::Serve => {
+            // Settings first: a wrong one stops the server before it touches the database.
+            let cors = CorsPolicy::from_args(&cli.serve.cors, url.starts_with("sqlite:"))?;
             db::migrate(&connection).await?;
             // An empty embedded (SQLite) database gets the demo data by itself; PostgreSQL only by `seed --demo`.
             if url.starts_with("sqlite:") && seed::is_empty(&connection).await? {
@@ -102,8 +105,21 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     key.expires_at.format("%Y-%m-%d")
                 );
             }
+            match &cors.origins {
+                Origins::Local => tracing::info!(
+                    "CORS: pages on http://localhost:* and http://127.0.0.1:* may call the API (demo default)"
+                ),
+                Origins::List(list) if list.is_empty() => {
+                    tracing::info!("CORS: no browser origin may call the API (set --cors-origins)")
+                }
+                Origins::List(list) => tracing::info!("CORS: pages on {} may call the API", list.join(", ")),
+            }
             spawn_sweeper(connection.clone(), cli.serve.api.sweep_seconds);
-            let state = AppState::new(connection, cli.serve.api).await.map_err(|e| e.detail())?.with_demo_keys(live);
+            let state = AppState::new(connection, cli.serve.api)
+                .await
+                .map_err(|e| e.detail())?
+                .with_demo_keys(live)
+                .with_cors(cors);
             app::serve(listener, state, shutdown_signal()).await?;
         }
     }

@@ -18,7 +18,7 @@ use crate::limits::{Refusal, code};
 
 const TABLE: &str = "persisted_queries";
 
-/// The hash a request names, if it uses the protocol: 64 hex digits, lowercased; version 1 only.
+/// The hash a request names, if it uses the protocol, lowercased; version 1 only.
 pub fn requested_hash(extensions: &async_graphql::Extensions) -> Result<Option<String>, Refusal> {
     let Some(persisted) = extensions.0.get("persistedQuery") else { return Ok(None) };
     let Value::Object(persisted) = persisted else {
@@ -29,11 +29,16 @@ pub fn requested_hash(extensions: &async_graphql::Extensions) -> Result<Option<S
         _ => return Err(Refusal::new("BAD_USER_INPUT", "only version 1 of persisted queries is supported")),
     }
     match persisted.get("sha256Hash") {
-        Some(Value::String(hash)) if hash.len() == 64 && hash.bytes().all(|byte| byte.is_ascii_hexdigit()) => {
-            Ok(Some(hash.to_ascii_lowercase()))
-        }
-        _ => Err(Refusal::new("BAD_USER_INPUT", "extensions.persistedQuery.sha256Hash must be 64 hex digits")),
+        // A malformed hash is one nobody registered: looked up, it is not found (without a statement);
+        // sent with a query, it does not match.
+        Some(Value::String(hash)) => Ok(Some(hash.to_ascii_lowercase())),
+        _ => Err(Refusal::new("BAD_USER_INPUT", "extensions.persistedQuery.sha256Hash must be a string")),
     }
+}
+
+/// Whether `hash` can be a SHA-256 in hex at all.
+pub fn well_formed(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
 /// Refuses a query whose text does not hash to `hash`.

@@ -2486,6 +2486,10 @@ impl CaseSim<'_> {
         note: Option<String>,
     ) -> Result<(), DbErr> {
         let from = (self.version > 0).then_some(self.status);
+        // The demo data obeys the same lifecycle as every write: a generator bug fails the seed.
+        if let Some(from) = from {
+            crate::service::workflow::check_case(from, to).map_err(|e| DbErr::Custom(e.detail()))?;
+        }
         rows.status_changes.push([
             new_id(&mut g.rng, t).into(),
             self.id.into(),
@@ -2734,6 +2738,9 @@ impl CaseSim<'_> {
         ])?;
         let mut from = None;
         for (to_status, reason, actor, occurred) in events {
+            if let Some(from) = from {
+                crate::service::workflow::check_referral(from, to_status).map_err(|e| DbErr::Custom(e.detail()))?;
+            }
             rows.referral_events.push([
                 new_id(&mut g.rng, occurred).into(),
                 id.into(),

@@ -201,8 +201,10 @@ impl Admit {
                 let text = match gate.known_persisted(hash) {
                     Some(text) => Some(text.to_string()),
                     None => match &scoped {
-                        Some(scoped) => crate::persisted::find(scoped.db(), hash).await.map_err(app_error)?,
-                        None => None,
+                        Some(scoped) if crate::persisted::well_formed(hash) => {
+                            crate::persisted::find(scoped.db(), hash).await.map_err(app_error)?
+                        }
+                        _ => None,
                     },
                 };
                 let text = text.ok_or_else(|| crate::persisted::not_found().into_server_error())?;
@@ -219,7 +221,10 @@ impl Admit {
         // 2. to 5. Limits and cost, before any statement.
         let refuse = Refusal::into_server_error;
         limits::check_tokens(&request.query, limits.max_tokens, gate.config.max_depth).map_err(refuse)?;
-        let document = gate.document(&request.query)?;
+        let document = gate.document(&request.query).map_err(|mut error| {
+            error.extensions.get_or_insert_with(Default::default).set("code", crate::error::code::GRAPHQL_PARSE_FAILED);
+            error
+        })?;
         let operation_name = request.operation_name.clone();
         let shape = limits::measure(&document, operation_name.as_deref()).map_err(refuse)?;
         limits::check_shape(&shape, limits, gate.config.max_depth, gate.config.max_complexity).map_err(refuse)?;

@@ -79,6 +79,7 @@ pub async fn reveal_text(
     subject_type: &'static str,
     subject_id: Uuid,
     field: &'static str,
+    record: bool,
 ) -> AppResult<()> {
     let role = viewer(ctx)?.role;
     let forbidden = || AppError::Forbidden(format!("your key may not read `{field}`: free text is personal data"));
@@ -91,13 +92,16 @@ pub async fn reveal_text(
     if !policy::free_text(role, person_access(ctx, &person).await?, kind) {
         return Err(forbidden());
     }
-    read_log(ctx)?.record(subject_type, subject_id, Some(person.id), field);
+    if record {
+        read_log(ctx)?.record(subject_type, subject_id, Some(person.id), field);
+    }
     Ok(())
 }
 
 /// Free text of `kind` in `field` of a `subject_type` row about the case `case_id`, as the viewer may
-/// read it: the text (recorded as read), null when there is none, or `FORBIDDEN`. A caller whose role
-/// may never read this kind of text is refused whether or not there is any, without a statement.
+/// read it: the text (recorded as read when there is any), null when there is none, or `FORBIDDEN`.
+/// A caller who may not read it is refused whether or not there is any text, so that not even its
+/// presence shows.
 pub async fn text<'a>(
     ctx: &Context<'_>,
     value: Option<&'a str>,
@@ -105,20 +109,13 @@ pub async fn text<'a>(
     kind: Text,
     (subject_type, subject_id, field): (&'static str, Uuid, &'static str),
 ) -> AppResult<Option<&'a str>> {
-    if value.is_none() {
-        return if policy::free_text(viewer(ctx)?.role, Access::Full, kind) {
-            Ok(None)
-        } else {
-            Err(AppError::Forbidden(format!("your key may not read `{field}`: free text is personal data")))
-        };
-    }
-    reveal_text(ctx, case_id, kind, subject_type, subject_id, field).await?;
+    reveal_text(ctx, case_id, kind, subject_type, subject_id, field, value.is_some()).await?;
     Ok(value)
 }
 
 /// Allows reading the case narrative (`summary`) of `case`, and records it.
 pub async fn reveal_case_narrative(ctx: &Context<'_>, case: &case::Model, field: &'static str) -> AppResult<()> {
-    reveal_text(ctx, case.id, Text::Narrative, "Case", case.id, field).await
+    reveal_text(ctx, case.id, Text::Narrative, "Case", case.id, field, true).await
 }
 
 /// Allows reading personal `field` of `volunteer`: STAFF, and the volunteer themself.
@@ -191,25 +188,3 @@ pub fn check_inputs(ctx: &Context<'_>, subject_type: &'static str, inputs: &[&dy
     }
     Ok(())
 }
-
-/// Filters and orderings without personal inputs.
-macro_rules! impersonal {
-    ($($type:path),+) => {
-        $(impl PersonalInputs for $type {})+
-    };
-}
-
-impersonal!(
-    crate::graphql::types::case::CaseFilter,
-    crate::graphql::types::case::CaseOrder,
-    crate::graphql::types::organisation::OrganisationFilter,
-    crate::graphql::types::organisation::OrganisationOrder,
-    crate::graphql::types::outcome::OutcomeFilter,
-    crate::graphql::types::outcome::OutcomeOrder,
-    crate::graphql::types::programme::ProgrammeFilter,
-    crate::graphql::types::programme::ProgrammeOrder,
-    crate::graphql::types::referral::ReferralFilter,
-    crate::graphql::types::referral::ReferralOrder,
-    crate::graphql::types::audit::AuditEventFilter,
-    crate::graphql::types::audit::AuditEventOrder
-);

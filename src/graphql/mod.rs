@@ -12,6 +12,7 @@
 //! - [`loaders`]: DataLoaders through which every relation is followed.
 //! - [`types`]: one module per domain noun (object type, filter, orderBy).
 //! - [`query`]: the root Query type, one object per noun merged into [`QueryRoot`].
+//! - [`request_errors`]: the codes of errors raised before execution (parse, validation, variables).
 //! - [`mutation`]: the root Mutation type; each mutation decodes its arguments and runs a command of
 //!   [`service`](crate::service).
 
@@ -25,6 +26,7 @@ pub mod ids;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
+pub mod request_errors;
 pub mod types;
 
 use std::sync::Arc;
@@ -70,6 +72,7 @@ pub fn schema_with_admission(config: ApiConfig, cursor_key: CursorKey, admission
         .extension(admission.clone())
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
+        .extension(request_errors::RequestErrors)
         .data(config)
         .data(cursor_key)
         .finish()
@@ -130,9 +133,10 @@ fn with_loaders(request: async_graphql::Request, scoped: &Scoped, batches: &Batc
         .data(loader(batches, CountLoader::<types::referral::ReceivedReferrals>::new(scoped)))
 }
 
-/// Executes a request against the database as `viewer`. Errors raised by async-graphql itself while
-/// parsing, validating or coercing input (an unknown enum value, an instant without an offset) carry no
-/// code; they are the client's to fix, so they get `BAD_USER_INPUT`. Resolver errors already carry theirs.
+/// Executes a request against the database as `viewer`. Errors raised before execution get their codes
+/// from [`request_errors`]; resolver errors carry theirs. Any error still without a code (one that
+/// async-graphql raised while coercing a value during execution) is the client's to fix, so it gets
+/// `BAD_USER_INPUT`.
 ///
 /// The personal data the response holds is recorded in the audit trail before it is returned; if that
 /// record cannot be written, the response is replaced by an `INTERNAL` error.
@@ -146,8 +150,11 @@ pub async fn execute(
     let mut response = batch::drive(batches, schema.execute(request)).await;
     record_denials(&response, &reads);
     if let Err(error) = audit::flush_reads(db, viewer, &reads).await {
+        // No location: the failure is the server's, not a place in the document.
         let error: async_graphql::Error = error.into();
-        return async_graphql::Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
+        let mut error_out = async_graphql::ServerError::new(error.message, None);
+        error_out.extensions = error.extensions;
+        return async_graphql::Response::from_errors(vec![error_out]);
     }
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);

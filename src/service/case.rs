@@ -346,3 +346,14 @@ async fn history(
     .await?;
     Ok(())
 }
+
+/// The person the case `case_id` is about, for the audit records of rows hanging off the case.
+pub async fn person_of(db: &impl sea_orm::ConnectionTrait, case_id: Uuid) -> AppResult<Option<Uuid>> {
+    use sea_orm::QuerySelect;
+    Ok(case::Entity::find_by_id(case_id)
+        .select_only()
+        .column(case::Column::PersonId)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?)
+}

@@ -95,12 +95,7 @@ async fn verify_in(write: &Write, id: Uuid) -> AppResult<Uuid> {
     if current.verified {
         return Err(AppError::Conflict("the outcome is already verified".into()));
     }
-    let person_id = case::Entity::find_by_id(current.case_id)
-        .select_only()
-        .column(case::Column::PersonId)
-        .into_tuple::<Uuid>()
-        .one(txn)
-        .await?;
+    let person_id = crate::service::case::person_of(txn, current.case_id).await?;
     let mut active = current.clone().into_active_model();
     active.verified = Set(true);
     active.verified_at = Set(Some(write.now.max(current.recorded_at)));

@@ -333,12 +333,7 @@ async fn record_exit_in(write: &Write, id: Uuid, version: i32, exit: &RecordExit
     if exited_at < current.enrolled_at {
         return Err(AppError::bad_input("exitedAt", "a case cannot leave a programme before it was enrolled"));
     }
-    let person_id = case::Entity::find_by_id(current.case_id)
-        .select_only()
-        .column(case::Column::PersonId)
-        .into_tuple::<Uuid>()
-        .one(txn)
-        .await?;
+    let person_id = crate::service::case::person_of(txn, current.case_id).await?;
     let mut active = current.clone().into_active_model();
     active.status = Set(exit.status);
     active.exited_at = Set(Some(exited_at));

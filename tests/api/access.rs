@@ -254,16 +254,25 @@ db_test!(node_of_every_type_is_not_found_outside_the_callers_scope, |db| async m
     for id in &hidden {
         let response = db.run_as(&partner, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": id.0 })).await;
         assert_eq!(error_code(&response), Some("NOT_FOUND"), "partner reached {id:?}: {response}");
-        assert!(response["data"].is_null() || response["data"]["node"].is_null());
+        // Null in its place, the key kept (Relay and GitHub's `node`), the error at its path.
+        assert_eq!(response["data"], json!({ "node": null }), "{response}");
+        assert_eq!(response["errors"][0]["path"], json!(["node"]), "{response}");
         // STAFF sees every one of them.
         let staff = db.data("query($id: ID!) { node(id: $id) { id } }", json!({ "id": id.0 })).await;
         assert_eq!(staff["node"]["id"], id.0);
     }
-    // `nodes` answers null in their place, and the typed root field says NOT_FOUND.
+    // `nodes` answers null in their place, each with a NOT_FOUND error at its index, and the typed root
+    // field says NOT_FOUND.
     let ids_json: Vec<&str> = hidden.iter().map(|id| id.0.as_str()).collect();
     let response =
-        db.data_as(&partner, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": ids_json })).await;
-    assert!(response["nodes"].as_array().expect("nodes").iter().all(Value::is_null), "{response}");
+        db.run_as(&partner, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": ids_json })).await;
+    let nodes = response["data"]["nodes"].as_array().expect("nodes");
+    assert!(nodes.len() == hidden.len() && nodes.iter().all(Value::is_null), "{response}");
+    let errors = response["errors"].as_array().expect("errors");
+    let paths: Vec<Value> = errors.iter().map(|error| error["path"].clone()).collect();
+    let expected: Vec<Value> = (0..hidden.len()).map(|index| json!(["nodes", index])).collect();
+    assert_eq!(paths, expected, "{response}");
+    assert!(errors.iter().all(|error| error["extensions"]["code"] == "NOT_FOUND"), "{response}");
     let response = db
         .run_as(
             &partner,
@@ -272,6 +281,7 @@ db_test!(node_of_every_type_is_not_found_outside_the_callers_scope, |db| async m
         )
         .await;
     assert_eq!(error_code(&response), Some("NOT_FOUND"));
+    assert_eq!(response["data"], json!({ "referral": null }), "{response}");
     let reference = db
         .run_as(
             &partner,

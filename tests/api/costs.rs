@@ -236,8 +236,12 @@ db_test!(persisted_queries_follow_apollos_protocol_on_every_replica, |db| async 
     // Only version 1 and well-formed hashes.
     let answer = api.post(&json!({ "extensions": { "persistedQuery": { "version": 2, "sha256Hash": hash } } })).await;
     assert_eq!(answer.code(), Some("BAD_USER_INPUT"), "{}", answer.body);
+    let before = db.statements();
     let answer = api.post(&json!({ "extensions": persisted("'; DROP TABLE persisted_queries; --") })).await;
-    assert_eq!(answer.code(), Some("BAD_USER_INPUT"), "{}", answer.body);
+    assert_eq!(answer.code(), Some("PERSISTED_QUERY_NOT_FOUND"), "{}", answer.body);
+    assert_eq!(db.statements() - before, api.auth_statements, "a malformed hash was looked up");
+    let answer = api.post(&json!({ "query": query, "extensions": persisted("00") })).await;
+    assert_eq!(answer.code(), Some("PERSISTED_QUERY_HASH_MISMATCH"), "{}", answer.body);
     // A persisted mutation is never run over GET.
     let mutation = "mutation { revokeConsent(id: \"Q29uc2VudDox\") { consent { id } } }";
     let mutation_hash = sha256(mutation);

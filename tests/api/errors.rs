@@ -40,21 +40,28 @@ db_test!(unknown_and_malformed_ids_are_not_found_or_bad_input, |db| async move {
     let response = db.run(r#"{ node(id: "garbage!") { id } }"#, Value::Null).await;
     assert_eq!(error_code(&response), Some("BAD_USER_INPUT"), "{response}");
     let missing = psm_api::graphql::ids::encode(psm_api::graphql::ids::NodeType::Case, uuid::Uuid::now_v7());
-    let response = db.run("query($id: ID!) { node(id: $id) { id } }", json!({ "id": missing.0 })).await;
+    // An unknown id is null with a NOT_FOUND error (GitHub's answer); the field's siblings survive.
+    let response = db.run("query($id: ID!) { node(id: $id) { id } viewer { role } }", json!({ "id": missing.0 })).await;
     assert_eq!(error_code(&response), Some("NOT_FOUND"), "{response}");
+    assert_eq!(response["data"], json!({ "node": null, "viewer": { "role": "STAFF" } }), "{response}");
     let response = db.run("query($id: ID!) { case(id: $id) { id } }", json!({ "id": missing.0 })).await;
     assert_eq!(error_code(&response), Some("NOT_FOUND"), "{response}");
+    assert_eq!(response["data"], json!({ "case": null }), "{response}");
+    assert_eq!(response["errors"][0]["path"], json!(["case"]), "{response}");
     let data = db.data("{ volunteers(first: 1) { nodes { id } } }", Value::Null).await;
     let volunteer = data["volunteers"]["nodes"][0]["id"].clone();
     let response = db.run("query($id: ID!) { case(id: $id) { id } }", json!({ "id": volunteer })).await;
     assert_eq!(error_code(&response), Some("BAD_USER_INPUT"), "{response}");
     let response =
         db.run("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": [volunteer, missing.0] })).await;
-    assert!(response.get("errors").is_none(), "{response}");
     assert_eq!(response["data"]["nodes"][0]["id"], volunteer);
     assert_eq!(response["data"]["nodes"][1], Value::Null);
+    assert_eq!(response["errors"].as_array().map(Vec::len), Some(1), "{response}");
+    assert_eq!(error_code(&response), Some("NOT_FOUND"), "{response}");
+    assert_eq!(response["errors"][0]["path"], json!(["nodes", 1]), "{response}");
     let response = db.run(r#"{ region(code: "63.71.99") { name } }"#, Value::Null).await;
     assert_eq!(error_code(&response), Some("NOT_FOUND"), "{response}");
+    assert_eq!(response["data"], json!({ "region": null }), "{response}");
 });
 
 db_test!(bad_filter_values_are_bad_input, |db| async move {

@@ -103,7 +103,7 @@ db_test!(graphiql_opens_with_the_demo_key_of_the_chosen_role, |db| async move {
     assert!(body.contains("DASHBOARD"), "{body}");
     // Without demo keys (PostgreSQL), the page sends none.
     let (_, page) = get(&router(state), "/graphiql").await;
-    assert!(!page.contains("Bearer"));
+    assert!(!page.contains("Bearer psm_"));
 });
 
 db_test!(graphiql_never_hands_out_the_admin_key, |db| async move {
@@ -115,7 +115,7 @@ db_test!(graphiql_never_hands_out_the_admin_key, |db| async move {
         assert_eq!(status, StatusCode::OK, "{uri}");
         assert!(!page.contains(&admin), "{uri} handed out the ADMIN key");
         assert!(!page.contains(&admin[..12]), "{uri} shows the ADMIN key's prefix");
-        assert!(!page.contains("Bearer"), "{uri} sends a key");
+        assert!(!page.contains("Bearer psm_"), "{uri} sends a key");
         assert!(page.contains("printed on the server console"), "{uri}: the title says where the key is");
     }
 });
@@ -195,7 +195,7 @@ db_test!(demo_keys_are_random_per_database_expire_and_exist_only_in_sqlite, |db|
     let page_app =
         router(AppState::new(db.db.clone(), ApiConfig::default()).await.expect("app state").with_demo_keys(expired));
     let (_, page) = get(&page_app, "/graphiql").await;
-    assert!(!page.contains("Bearer"), "an expired key is offered");
+    assert!(!page.contains("Bearer psm_"), "an expired key is offered");
 });
 
 db_test!(mutations_over_get_are_refused, |db| async move {

@@ -7,6 +7,7 @@
 mod support;
 
 mod access;
+mod browser;
 mod costs;
 mod database_file;
 mod derived;
@@ -22,7 +23,9 @@ mod paging;
 mod privacy;
 mod programme_stats;
 mod schema;
+mod scope;
 mod stats;
 mod suppression;
+mod web;
 mod writes;
 mod writes_more;

@@ -67,107 +67,13 @@ impl AuditQuery {
     /// no personal data): the person, their consents, cases (with categories and status history),
     /// referrals (with their event logs), enrollments and outcomes, and the access trail (every audit
     /// record about them, which only this export reads outside the ADMIN's trail). The export itself is
-    /// recorded in the trail.
+    /// recorded in the trail. Null, with a `NOT_FOUND` error, when no such person exists.
     async fn person_record(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the person.")] id: ID,
-    ) -> async_graphql::Result<PersonRecord> {
-        require(ctx, &[Role::Staff], "export a person's record")?;
-        let person_id = ids::decode_uuid(&id, NodeType::Person, "id")?;
-        let scoped = crate::graphql::guard::scoped(ctx)?;
-        let db = scoped.db();
-        let person = scoped
-            .find::<person::Entity>()
-            .filter(person::Column::Id.eq(person_id))
-            .one(db)
-            .await
-            .map_err(AppError::from)?
-            .ok_or_else(|| AppError::NotFound("no such person".into()))?;
-        let rows = |models: Vec<Value>| Value::Array(models);
-        let consents = scoped
-            .find::<consent::Entity>()
-            .filter(consent::Column::PersonId.eq(person_id))
-            .all(db)
-            .await
-            .map_err(AppError::from)?;
-        let cases = scoped
-            .find::<case::Entity>()
-            .filter(case::Column::PersonId.eq(person_id))
-            .order_by_asc(case::Column::OpenedAt)
-            .all(db)
-            .await
-            .map_err(AppError::from)?;
-        let case_ids: Vec<_> = cases.iter().map(|c| c.id).collect();
-        let categories = scoped
-            .find::<case_category::Entity>()
-            .filter(case_category::Column::CaseId.is_in(case_ids.clone()))
-            .all(db)
-            .await
-            .map_err(AppError::from)?;
-        let history = scoped
-            .find::<case_status_change::Entity>()
-            .filter(case_status_change::Column::CaseId.is_in(case_ids.clone()))
-            .order_by_asc(case_status_change::Column::ChangedAt)
-            .all(db)
-            .await
-            .map_err(AppError::from)?;
-        let referrals = scoped
-            .find::<referral::Entity>()
-            .filter(referral::Column::CaseId.is_in(case_ids.clone()))
-            .all(db)
-            .await
-            .map_err(AppError::from)?;
-        let events = scoped
-            .find::<referral_event::Entity>()
-            .filter(referral_event::Column::ReferralId.is_in(referrals.iter().map(|r| r.id)))
-            .order_by_asc(referral_event::Column::OccurredAt)
-            .all(db)
-            .await
-            .map_err(AppError::from)?;
-        let enrollments = scoped
-            .find::<enrollment::Entity>()
-            .filter(enrollment::Column::CaseId.is_in(case_ids.clone()))
-            .all(db)
-            .await
-            .map_err(AppError::from)?;
-        let outcomes = scoped
-            .find::<outcome::Entity>()
-            .filter(outcome::Column::CaseId.is_in(case_ids))
-            .all(db)
-            .await
-            .map_err(AppError::from)?;
-        let trail = audit_event::Entity::find()
-            .filter(audit_event::Column::PersonId.eq(person_id))
-            .order_by_asc(audit_event::Column::OccurredAt)
-            .all(db)
-            .await
-            .map_err(AppError::from)?;
-        let generated_at = Utc::now();
-        let record = json!({
-            "generatedAt": generated_at,
-            "person": snapshot(&person),
-            "consents": rows(consents.iter().map(snapshot).collect()),
-            "cases": rows(cases.iter().map(snapshot).collect()),
-            "caseCategories": rows(categories.iter().map(snapshot).collect()),
-            "caseStatusHistory": rows(history.iter().map(snapshot).collect()),
-            "referrals": rows(referrals.iter().map(snapshot).collect()),
-            "referralEvents": rows(events.iter().map(snapshot).collect()),
-            "enrollments": rows(enrollments.iter().map(snapshot).collect()),
-            "outcomes": rows(outcomes.iter().map(snapshot).collect()),
-            "accessTrail": rows(trail.iter().map(snapshot).collect()),
-        });
-        let viewer = policy::viewer(ctx)?;
-        let export = Write::<Value, Value> {
-            action: AuditAction::Export,
-            subject_type: "Person",
-            subject_id: person_id,
-            person_id: Some(person_id),
-            before: None,
-            after: None,
-        };
-        record_write(db, viewer, export).await?;
-        Ok(PersonRecord { generated_at, record: record.to_string() })
+    ) -> Option<PersonRecord> {
+        super::or_null(ctx, export_person(ctx, id).await)
     }
 }
 
@@ -180,4 +86,103 @@ pub struct PersonRecord {
     /// `caseStatusHistory`, `referrals`, `referralEvents`, `enrollments`, `outcomes` and `accessTrail`
     /// (each row with its stored columns).
     pub record: String,
+}
+
+/// The export `personRecord(id:)` answers with.
+async fn export_person(ctx: &Context<'_>, id: ID) -> async_graphql::Result<PersonRecord> {
+    require(ctx, &[Role::Staff], "export a person's record")?;
+    let person_id = ids::decode_uuid(&id, NodeType::Person, "id")?;
+    let scoped = crate::graphql::guard::scoped(ctx)?;
+    let db = scoped.db();
+    let person = scoped
+        .find::<person::Entity>()
+        .filter(person::Column::Id.eq(person_id))
+        .one(db)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::NotFound("no such person".into()))?;
+    let rows = |models: Vec<Value>| Value::Array(models);
+    let consents = scoped
+        .find::<consent::Entity>()
+        .filter(consent::Column::PersonId.eq(person_id))
+        .all(db)
+        .await
+        .map_err(AppError::from)?;
+    let cases = scoped
+        .find::<case::Entity>()
+        .filter(case::Column::PersonId.eq(person_id))
+        .order_by_asc(case::Column::OpenedAt)
+        .all(db)
+        .await
+        .map_err(AppError::from)?;
+    let case_ids: Vec<_> = cases.iter().map(|c| c.id).collect();
+    let categories = scoped
+        .find::<case_category::Entity>()
+        .filter(case_category::Column::CaseId.is_in(case_ids.clone()))
+        .all(db)
+        .await
+        .map_err(AppError::from)?;
+    let history = scoped
+        .find::<case_status_change::Entity>()
+        .filter(case_status_change::Column::CaseId.is_in(case_ids.clone()))
+        .order_by_asc(case_status_change::Column::ChangedAt)
+        .all(db)
+        .await
+        .map_err(AppError::from)?;
+    let referrals = scoped
+        .find::<referral::Entity>()
+        .filter(referral::Column::CaseId.is_in(case_ids.clone()))
+        .all(db)
+        .await
+        .map_err(AppError::from)?;
+    let events = scoped
+        .find::<referral_event::Entity>()
+        .filter(referral_event::Column::ReferralId.is_in(referrals.iter().map(|r| r.id)))
+        .order_by_asc(referral_event::Column::OccurredAt)
+        .all(db)
+        .await
+        .map_err(AppError::from)?;
+    let enrollments = scoped
+        .find::<enrollment::Entity>()
+        .filter(enrollment::Column::CaseId.is_in(case_ids.clone()))
+        .all(db)
+        .await
+        .map_err(AppError::from)?;
+    let outcomes = scoped
+        .find::<outcome::Entity>()
+        .filter(outcome::Column::CaseId.is_in(case_ids))
+        .all(db)
+        .await
+        .map_err(AppError::from)?;
+    let trail = audit_event::Entity::find()
+        .filter(audit_event::Column::PersonId.eq(person_id))
+        .order_by_asc(audit_event::Column::OccurredAt)
+        .all(db)
+        .await
+        .map_err(AppError::from)?;
+    let generated_at = Utc::now();
+    let record = json!({
+        "generatedAt": generated_at,
+        "person": snapshot(&person),
+        "consents": rows(consents.iter().map(snapshot).collect()),
+        "cases": rows(cases.iter().map(snapshot).collect()),
+        "caseCategories": rows(categories.iter().map(snapshot).collect()),
+        "caseStatusHistory": rows(history.iter().map(snapshot).collect()),
+        "referrals": rows(referrals.iter().map(snapshot).collect()),
+        "referralEvents": rows(events.iter().map(snapshot).collect()),
+        "enrollments": rows(enrollments.iter().map(snapshot).collect()),
+        "outcomes": rows(outcomes.iter().map(snapshot).collect()),
+        "accessTrail": rows(trail.iter().map(snapshot).collect()),
+    });
+    let viewer = policy::viewer(ctx)?;
+    let export = Write::<Value, Value> {
+        action: AuditAction::Export,
+        subject_type: "Person",
+        subject_id: person_id,
+        person_id: Some(person_id),
+        before: None,
+        after: None,
+    };
+    record_write(db, viewer, export).await?;
+    Ok(PersonRecord { generated_at, record: record.to_string() })
 }

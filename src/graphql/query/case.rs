@@ -43,22 +43,28 @@ impl CaseQuery {
     }
 
     /// A case by its global id, or by its reference number. Give exactly one of `id` and `referenceNumber`.
+    /// Null, with a `NOT_FOUND` error, when no such case exists or the key may not see it.
     async fn case(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the case.")] id: Option<ID>,
         #[graphql(desc = "Reference number, e.g. `PSM-2025-000123`.")] reference_number: Option<String>,
-    ) -> async_graphql::Result<Case> {
-        let row = match (id, reference_number) {
-            (Some(id), None) => loaders::row::<case::Entity>(ctx, ids::decode_uuid(&id, NodeType::Case, "id")?).await?,
-            (None, Some(reference)) => crate::graphql::guard::scoped(ctx)?
-                .find::<case::Entity>()
-                .filter(case::Column::ReferenceNumber.eq(reference))
-                .one(db(ctx)?)
-                .await
-                .map_err(AppError::from)?,
-            _ => return Err(AppError::bad_input("id", "give exactly one of `id` and `referenceNumber`").into()),
-        };
-        Ok(row.map(Case).ok_or_else(|| AppError::NotFound("no such case".into()))?)
+    ) -> Option<Case> {
+        super::or_null(ctx, find_case(ctx, id, reference_number).await)
     }
+}
+
+/// The case `case(id:, referenceNumber:)` names.
+async fn find_case(ctx: &Context<'_>, id: Option<ID>, reference_number: Option<String>) -> async_graphql::Result<Case> {
+    let row = match (id, reference_number) {
+        (Some(id), None) => loaders::row::<case::Entity>(ctx, ids::decode_uuid(&id, NodeType::Case, "id")?).await?,
+        (None, Some(reference)) => crate::graphql::guard::scoped(ctx)?
+            .find::<case::Entity>()
+            .filter(case::Column::ReferenceNumber.eq(reference))
+            .one(db(ctx)?)
+            .await
+            .map_err(AppError::from)?,
+        _ => return Err(AppError::bad_input("id", "give exactly one of `id` and `referenceNumber`").into()),
+    };
+    Ok(row.map(Case).ok_or_else(|| AppError::NotFound("no such case".into()))?)
 }

@@ -3,7 +3,8 @@
 use async_graphql::MergedObject;
 
 /// Declares the root fields of a noun: its connection (`filter`, `orderBy`, `first`/`after`/`last`/
-/// `before`) and the lookup of one row by global id.
+/// `before`) and the lookup of one row by global id. The lookup is nullable, as in Relay and GitHub:
+/// an unknown id, or one outside the caller's rows, is null with a `NOT_FOUND` error at its path.
 macro_rules! root_fields {
     (
         $query:ident, $entity:path => $node:ident, $node_type:ident,
@@ -41,18 +42,36 @@ macro_rules! root_fields {
             }
 
             #[doc = $one_doc]
+            #[doc = "Null, with a `NOT_FOUND` error, when no such object exists or the key may not see it."]
             async fn $one(
                 &self,
                 ctx: &async_graphql::Context<'_>,
                 #[graphql(desc = "Global id.")] id: async_graphql::ID,
-            ) -> async_graphql::Result<$node> {
+            ) -> Option<$node> {
                 use $crate::graphql::ids::{NodeType, decode_uuid};
-                let key = decode_uuid(&id, NodeType::$node_type, "id")?;
-                let row = $crate::graphql::loaders::row::<$entity>(ctx, key).await?;
-                Ok(row.map($node).ok_or_else(|| $crate::error::AppError::NotFound($missing.into()))?)
+                let found = async {
+                    let key = decode_uuid(&id, NodeType::$node_type, "id")?;
+                    let row = $crate::graphql::loaders::row::<$entity>(ctx, key).await?;
+                    Ok(row.map($node).ok_or_else(|| $crate::error::AppError::NotFound($missing.into()))?)
+                };
+                $crate::graphql::query::or_null(ctx, found.await)
             }
         }
     };
+}
+
+/// A nullable single-object field's answer: the object, or null with the error at the field's path.
+/// async-graphql would drop the key of a field whose resolver fails; Relay and GitHub clients expect it
+/// present and null, its siblings intact, and the error (`NOT_FOUND` for an unknown id or one outside
+/// the caller's rows) in `errors`, where the audit trail's record of refusals reads it.
+pub(crate) fn or_null<T>(ctx: &async_graphql::Context<'_>, result: async_graphql::Result<T>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(error) => {
+            ctx.add_error(ctx.set_error_path(error.into_server_error(ctx.item.pos)));
+            None
+        }
+    }
 }
 
 mod audit;

@@ -84,14 +84,20 @@ pub struct NodeQuery;
 
 #[Object]
 impl NodeQuery {
-    /// Any object by its global id. An id that is not one this API issued is `BAD_USER_INPUT`; an id
-    /// of an object that does not exist is `NOT_FOUND`.
-    async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "A global id.")] id: ID) -> async_graphql::Result<Node> {
-        Ok(find(ctx, &id, "id").await?.ok_or_else(|| AppError::NotFound("no object has this id".into()))?)
+    /// Any object by its global id, as Relay's `node(id:)`. Null, with a `NOT_FOUND` error, when no
+    /// object the key may see has this id; an id that is not one this API issued is null with a
+    /// `BAD_USER_INPUT` error.
+    async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "A global id.")] id: ID) -> Option<Node> {
+        let found = async {
+            Ok(find(ctx, &id, "id").await?.ok_or_else(|| AppError::NotFound("no object has this id".into()))?)
+        };
+        super::or_null(ctx, found.await)
     }
 
-    /// Several objects by global id, in the order asked; null in place of each object that does not
-    /// exist. At most the configured number of ids (100 by default); every id must be one this API issued.
+    /// Several objects by global id, in the order asked. In place of each object that does not exist
+    /// or that the key may not see: null, and a `NOT_FOUND` error whose path ends with that entry's
+    /// index (as GitHub answers). At most the configured number of ids (100 by default); every id must
+    /// be one this API issued.
     async fn nodes(
         &self,
         ctx: &Context<'_>,
@@ -101,6 +107,13 @@ impl NodeQuery {
         if ids.len() > max {
             return Err(AppError::bad_input("ids", format!("at most {max} ids at once")).into());
         }
-        Ok(try_join_all(ids.iter().map(|id| find(ctx, id, "ids"))).await?)
+        let found = try_join_all(ids.iter().map(|id| find(ctx, id, "ids"))).await?;
+        for (index, _) in found.iter().enumerate().filter(|(_, node)| node.is_none()) {
+            let error = async_graphql::Error::from(AppError::NotFound("no object has this id".into()));
+            let mut error = ctx.set_error_path(error.into_server_error(ctx.item.pos));
+            error.path.push(async_graphql::PathSegment::Index(index));
+            ctx.add_error(error);
+        }
+        Ok(found)
     }
 }

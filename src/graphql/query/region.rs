@@ -41,12 +41,16 @@ impl RegionQuery {
     }
 
     /// A region by its official code, e.g. `63.71.01` (Banjarmasin Selatan).
+    /// Null, with a `NOT_FOUND` error, when no region has this code.
     async fn region(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Official Kemendagri code.")] code: String,
-    ) -> async_graphql::Result<Region> {
-        let row = loaders::row::<region::Entity>(ctx, code.clone()).await?;
-        Ok(row.map(Region).ok_or_else(|| AppError::NotFound(format!("no region has code {code}")))?)
+    ) -> Option<Region> {
+        let found = async {
+            let row = loaders::row::<region::Entity>(ctx, code.clone()).await?;
+            Ok(row.map(Region).ok_or_else(|| AppError::NotFound(format!("no region has code {code}")))?)
+        };
+        super::or_null(ctx, found.await)
     }
 }

@@ -83,7 +83,9 @@ impl StatsQuery {
     ) -> async_graphql::Result<CaseStats> {
         let instant = aggregate::as_of(as_of)?;
         let settings = settings(ctx, exact)?;
-        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
+        let scoped = crate::graphql::guard::scoped(ctx)?;
+        // Statistics count only rows the caller sees, like every other read.
+        let condition = filter.unwrap_or_default().condition(scoped)?.add(scoped.condition::<entity::case::Entity>());
         let durations = selected(ctx, &["medianDaysToClose", "p90DaysToClose"]);
         let fact = CaseFact { as_of, durations };
         let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
@@ -125,7 +127,10 @@ impl StatsQuery {
     ) -> async_graphql::Result<ReferralStats> {
         let instant = aggregate::as_of(as_of)?;
         let settings = settings(ctx, exact)?;
-        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
+        let scoped = crate::graphql::guard::scoped(ctx)?;
+        // Statistics count only rows the caller sees, like every other read.
+        let condition =
+            filter.unwrap_or_default().condition(scoped)?.add(scoped.condition::<entity::referral::Entity>());
         let durations = selected(ctx, &["medianHoursToRespond", "medianHoursToComplete"]);
         let fact = ReferralFact { as_of, durations };
         let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
@@ -165,7 +170,10 @@ impl StatsQuery {
     ) -> async_graphql::Result<OutcomeStats> {
         let instant = aggregate::as_of(as_of)?;
         let settings = settings(ctx, exact)?;
-        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
+        let scoped = crate::graphql::guard::scoped(ctx)?;
+        // Statistics count only rows the caller sees, like every other read.
+        let condition =
+            filter.unwrap_or_default().condition(scoped)?.add(scoped.condition::<entity::outcome::Entity>());
         let fact = OutcomeFact { as_of };
         let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
         let Published { total, groups } = published;
@@ -203,7 +211,10 @@ impl StatsQuery {
         period: Option<StatsPeriod>,
     ) -> async_graphql::Result<ProgrammeStats> {
         let settings = settings(ctx, exact)?;
-        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
+        let scoped = crate::graphql::guard::scoped(ctx)?;
+        // Statistics count only rows the caller sees, like every other read.
+        let condition =
+            filter.unwrap_or_default().condition(scoped)?.add(scoped.condition::<entity::programme::Entity>());
         let db = db(ctx)?;
         let fact = ProgrammeFact {
             backend: db.get_database_backend(),
@@ -259,7 +270,10 @@ impl StatsQuery {
         let trained_since = today
             .checked_sub_months(chrono::Months::new(trained_within_months))
             .ok_or_else(|| AppError::bad_input("trainedWithinMonths", "too many months"))?;
-        let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
+        let scoped = crate::graphql::guard::scoped(ctx)?;
+        // Statistics count only rows the caller sees, like every other read.
+        let condition =
+            filter.unwrap_or_default().condition(scoped)?.add(scoped.condition::<entity::volunteer::Entity>());
         let fact = VolunteerFact { today, trained_since };
         let published = aggregate::run(db(ctx)?, &fact, &group_by, None, condition, &settings).await?;
         let Published { total, groups } = published;

@@ -198,3 +198,7 @@ fn redacted(subject_type: &str, snapshot: Option<&str>) -> Option<String> {
         _ => Some(serde_json::Value::String(crate::service::policy::WITHHELD.to_owned()).to_string()),
     }
 }
+
+/// No personal inputs: which rows match, and how they sort, reveal no personal data.
+impl crate::graphql::guard::PersonalInputs for AuditEventFilter {}
+impl crate::graphql::guard::PersonalInputs for AuditEventOrder {}

@@ -361,3 +361,7 @@ impl Listed for case::Entity {
 }
 
 connection_types!(CaseConnection, CaseEdge, Case, "A page of cases.", "A case and its cursor.");
+
+/// No personal inputs: which rows match, and how they sort, reveal no personal data.
+impl crate::graphql::guard::PersonalInputs for CaseFilter {}
+impl crate::graphql::guard::PersonalInputs for CaseOrder {}

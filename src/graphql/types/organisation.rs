@@ -161,3 +161,7 @@ connection_types!(
     "A page of organisations.",
     "An organisation and its cursor."
 );
+
+/// No personal inputs: which rows match, and how they sort, reveal no personal data.
+impl crate::graphql::guard::PersonalInputs for OrganisationFilter {}
+impl crate::graphql::guard::PersonalInputs for OrganisationOrder {}

@@ -201,3 +201,7 @@ impl Listed for outcome::Entity {
 }
 
 connection_types!(OutcomeConnection, OutcomeEdge, Outcome, "A page of outcomes.", "An outcome and its cursor.");
+
+/// No personal inputs: which rows match, and how they sort, reveal no personal data.
+impl crate::graphql::guard::PersonalInputs for OutcomeFilter {}
+impl crate::graphql::guard::PersonalInputs for OutcomeOrder {}

@@ -364,3 +364,7 @@ connection_types!(
     "A page of enrollments.",
     "An enrollment and its cursor."
 );
+
+/// No personal inputs: which rows match, and how they sort, reveal no personal data.
+impl crate::graphql::guard::PersonalInputs for ProgrammeFilter {}
+impl crate::graphql::guard::PersonalInputs for ProgrammeOrder {}

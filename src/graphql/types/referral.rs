@@ -323,3 +323,7 @@ impl Listed for referral::Entity {
 }
 
 connection_types!(ReferralConnection, ReferralEdge, Referral, "A page of referrals.", "A referral and its cursor.");
+
+/// No personal inputs: which rows match, and how they sort, reveal no personal data.
+impl crate::graphql::guard::PersonalInputs for ReferralFilter {}
+impl crate::graphql::guard::PersonalInputs for ReferralOrder {}
