@@ -23,9 +23,11 @@ use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::{self, AuthFailure, DemoKey, Viewer};
-use crate::config::ApiConfig;
+use crate::config::{ApiConfig, LimitConfig};
 use crate::error::{AppError, AppResult, code};
+use crate::gate::{self, BodyError};
 use crate::graphql::{self, PsmSchema};
+use crate::ratelimit::Meter;
 use crate::web::cors::CorsPolicy;
 use crate::web::protocol::{self, MediaType, Refusal};
 use crate::web::{self, graphiql};
@@ -43,6 +45,8 @@ pub struct AppState {
     pub cors: CorsPolicy,
     /// Time limits, metrics and probes.
     pub ops: crate::ops::Ops,
+    /// Request limits and rate limits (see [`crate::gate`] and [`crate::ratelimit`]).
+    pub limits: LimitConfig,
 }
 
 impl AppState {
@@ -50,7 +54,9 @@ impl AppState {
     pub async fn new(db: DatabaseConnection, config: ApiConfig) -> AppResult<Self> {
         let cursor_key = crate::secret::cursor_key(&db).await?;
         let ops = crate::ops::Ops::new(config.ops.clone());
+        let limits = config.limits.clone();
         Ok(AppState {
+            limits,
             db,
             schema: graphql::schema(config, cursor_key),
             demo_keys: Arc::default(),
@@ -130,24 +136,44 @@ async fn run_graphql(state: &AppState, request: Request) -> Result<Response, Res
         // A database fault gets the same code and status here as during execution.
         Err(error) => crate::ops::faults::answer(&error),
     })?;
-    // 3. The GraphQL request, from the query string or the JSON body (400, 415).
+    // 3. The GraphQL request, from the query string or the JSON body (400, 415), the body read only up
+    //    to its limit (413, from `Content-Length` before anything is read).
+    let limit = state.limits.max_body_bytes;
     let mut request = match parts.method {
         Method::GET => protocol::decode_get(&parts.uri).map_err(refuse)?,
         _ => {
-            let body = axum::body::to_bytes(body, usize::MAX).await.map_err(|error| {
-                refuse(Refusal::new(
+            if gate::declared_too_large(&parts.headers, limit) {
+                return Err(gate::too_large(media.content_type(), limit));
+            }
+            let body = gate::read_body(body, limit).await.map_err(|error| match error {
+                BodyError::TooLarge => gate::too_large(media.content_type(), limit),
+                BodyError::Unreadable(error) => refuse(Refusal::new(
                     StatusCode::BAD_REQUEST,
                     code::BAD_REQUEST,
                     format!("the body cannot be read: {error}"),
-                ))
+                )),
             })?;
             protocol::decode_post(&parts.headers, &body).map_err(refuse)?
         }
     };
-    // 4. GET runs queries only (405 for a mutation).
-    protocol::check_method(&parts.method, &mut request).map_err(refuse)?;
-    // 5. Execution, and the answer in the negotiated media type.
-    Ok(protocol::encode(media, graphql::execute(&state.schema, request, &state.db, &viewer).await))
+    // 4. GET runs queries only (405 for a mutation). Only a query within the token limit is parsed here;
+    //    a longer one is refused before parsing during admission, which also refuses persisted
+    //    mutations over GET.
+    if crate::limits::check_tokens(&request.query, state.limits.max_tokens, 32).is_ok() {
+        protocol::check_method(&parts.method, &mut request).map_err(refuse)?;
+    }
+    // 5. Execution (admission first: limits, cost, the key's budget; see `graphql::admission`), and the
+    //    answer in the negotiated media type, with the key's budget in its headers.
+    let meter =
+        viewer.key_id.and_then(|key| Meter::new(state.db.clone(), key, &state.limits, parts.method == Method::GET));
+    if let Some(meter) = &meter {
+        request = request.data(meter.clone());
+    }
+    let mut answer = protocol::encode(media, graphql::execute(&state.schema, request, &state.db, &viewer).await);
+    if let Some(meter) = &meter {
+        gate::decorate(&mut answer, meter);
+    }
+    Ok(answer)
 }
 
 /// The viewer the request's key names: a refusal (401) without a valid key, the database's error when

@@ -217,6 +217,8 @@ pub struct ApiConfig {
     pub sweep_seconds: u64,
     #[command(flatten)]
     pub ops: OpsConfig,
+    #[command(flatten)]
+    pub limits: LimitConfig,
 }
 
 /// Time limits and metrics of the HTTP server (see [`crate::ops`]).
@@ -255,6 +257,7 @@ impl Default for ApiConfig {
             max_feed_page: 1000,
             sweep_seconds: 60,
             ops: OpsConfig::default(),
+            limits: LimitConfig::default(),
         }
     }
 }
@@ -263,5 +266,66 @@ impl ApiConfig {
     /// The city's time zone as a fixed offset (WITA has no daylight saving).
     pub fn city_offset(&self) -> FixedOffset {
         FixedOffset::east_opt(self.utc_offset_hours.clamp(-14, 14) * 3600).unwrap_or_else(|| Utc.fix())
+    }
+}
+
+/// What one request may cost before any work is done for it, and what each API key may spend over
+/// time. Each refusal has its own `extensions.code` (see [`crate::limits`]); the defaults follow
+/// GraphQL Armor's and Shopify's, scaled as the README's "Limits and costs" explains.
+#[derive(Debug, Clone, Args)]
+pub struct LimitConfig {
+    /// Largest request body in bytes; a larger one is refused (HTTP 413, `PAYLOAD_TOO_LARGE`) before it
+    /// is read.
+    #[arg(long, env = "PSM_MAX_BODY_BYTES", default_value_t = 1_048_576, global = true)]
+    pub max_body_bytes: usize,
+    /// Most lexical tokens a query document may have (`TOO_MANY_TOKENS`), counted before it is parsed.
+    #[arg(long, env = "PSM_MAX_TOKENS", default_value_t = 1000, global = true)]
+    pub max_tokens: usize,
+    /// Most aliases an operation may use, fragments expanded (`TOO_MANY_ALIASES`).
+    #[arg(long, env = "PSM_MAX_ALIASES", default_value_t = 15, global = true)]
+    pub max_aliases: usize,
+    /// Most directives an operation may carry, fragments expanded (`TOO_MANY_DIRECTIVES`).
+    #[arg(long, env = "PSM_MAX_DIRECTIVES", default_value_t = 50, global = true)]
+    pub max_directives: usize,
+    /// Most directives on one field, fragment spread or inline fragment (`TOO_MANY_DIRECTIVES`).
+    #[arg(long, env = "PSM_MAX_FIELD_DIRECTIVES", default_value_t = 3, global = true)]
+    pub max_field_directives: usize,
+    /// Most points one query may cost (`MAX_COST_EXCEEDED`); see the README's cost model.
+    #[arg(long, env = "PSM_MAX_QUERY_COST", default_value_t = 50_000, global = true)]
+    pub max_query_cost: u64,
+    /// Most groups one statistics field may return, as estimated from its `groupBy` and `period`
+    /// before any SQL runs (`TOO_MANY_GROUPS`).
+    #[arg(long, env = "PSM_MAX_STATS_GROUPS", default_value_t = 20_000, global = true)]
+    pub max_stats_groups: u64,
+    /// Largest answer in bytes (`RESPONSE_TOO_LARGE`: the data is withheld).
+    #[arg(long, env = "PSM_MAX_RESPONSE_BYTES", default_value_t = 10_000_000, global = true)]
+    pub max_response_bytes: usize,
+    /// Points each API key's bucket holds (`THROTTLED`, HTTP 429, when a query costs more than is
+    /// left); 0 turns rate limiting off.
+    #[arg(long, env = "PSM_RATE_LIMIT_POINTS", default_value_t = 100_000, global = true)]
+    pub rate_limit_points: u64,
+    /// Points per second each key's bucket regains.
+    #[arg(long, env = "PSM_RATE_LIMIT_RESTORE", default_value_t = 1000, global = true)]
+    pub rate_limit_restore: u64,
+    /// Parsed and validated query documents kept in memory, least recently used dropped first; 0 keeps none.
+    #[arg(long, env = "PSM_DOCUMENT_CACHE_SIZE", default_value_t = 1000, global = true)]
+    pub document_cache_size: usize,
+}
+
+impl Default for LimitConfig {
+    fn default() -> Self {
+        LimitConfig {
+            max_body_bytes: 1_048_576,
+            max_tokens: 1000,
+            max_aliases: 15,
+            max_directives: 50,
+            max_field_directives: 3,
+            max_query_cost: 50_000,
+            max_stats_groups: 20_000,
+            max_response_bytes: 10_000_000,
+            rate_limit_points: 100_000,
+            rate_limit_restore: 1000,
+            document_cache_size: 1000,
+        }
     }
 }

@@ -9,7 +9,11 @@
 //! - [`db`]: connecting (creating the embedded SQLite file) and migrating.
 //! - [`error`]: the one error type and its GraphQL `extensions.code`.
 //! - [`graphql`]: the schema: types, root fields, loaders, keyset pagination.
-//! - [`app`]: state, router, serving, and authenticating each request.
+//! - [`app`]: state, router, serving.
+//! - [`gate`]: the door of `/graphql`: the key checked and the body size limited before the body is read.
+//! - [`limits`]: limits checked before work (tokens, depth, fields, aliases, directives) and their codes.
+//! - [`ratelimit`]: each key's budget of points, a leaky bucket held in the database.
+//! - [`persisted`]: persisted queries (Apollo's protocol), kept in the database.
 //! - [`auth`]: API keys and the viewer a request runs as.
 //! - [`audit`]: the append-only trail of writes and of personal-data reads.
 //! - [`ops`]: what operators rely on: probes, metrics, access logs and request ids, time limits,
@@ -30,8 +34,12 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod gate;
 pub mod graphql;
+pub mod limits;
 pub mod ops;
+pub mod persisted;
+pub mod ratelimit;
 pub mod secret;
 pub mod seed;
 pub mod service;

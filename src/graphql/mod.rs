@@ -1,9 +1,12 @@
 //! The GraphQL schema: types, root fields, loaders and the pagination machinery.
 //!
 //! # Layout
+//! - [`admission`]: what happens before execution (persisted queries, limits, cost, the rate-limit
+//!   charge, cached documents) and after it (actual cost, refund, `extensions.cost`).
 //! - [`aggregate`]: the engine behind the statistics fields (grouping, gap filling, suppression).
 //! - [`batch`]: runs each request's loader batches in the request's own task (deterministic batches).
 //! - [`connection`]: Relay connections over keyset cursors, root and nested.
+//! - [`cost`]: the cost model: points a query may cost, and did cost.
 //! - [`guard`]: the access rules applied to fields and inputs (personal data, free text, actor labels).
 //! - [`ids`]: opaque global ids.
 //! - [`loaders`]: DataLoaders through which every relation is followed.
@@ -13,9 +16,11 @@
 //! - [`mutation`]: the root Mutation type; each mutation decodes its arguments and runs a command of
 //!   [`service`](crate::service).
 
+pub mod admission;
 pub mod aggregate;
 pub mod batch;
 pub mod connection;
+pub mod cost;
 pub mod guard;
 pub mod ids;
 pub mod loaders;
@@ -57,7 +62,14 @@ pub fn sdl() -> String {
 /// The schema bound to a database, sealing cursors with `cursor_key` (from [`crate::secret`]). Loaders
 /// are created per request (see [`request_data`]) so that no cached row outlives the request that read it.
 pub fn schema(config: ApiConfig, cursor_key: CursorKey) -> PsmSchema {
+    let admission = admission::Admission::new(config.clone());
+    schema_with_admission(config, cursor_key, &admission)
+}
+
+/// [`schema`] with the given admission (whose caches it then shares, and whose work can be read).
+pub fn schema_with_admission(config: ApiConfig, cursor_key: CursorKey, admission: &admission::Admission) -> PsmSchema {
     schema_builder()
+        .extension(admission.clone())
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
         .extension(request_errors::RequestErrors)

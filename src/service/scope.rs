@@ -270,6 +270,7 @@ pub const UNSERVED_TABLES: &[(&str, &str)] = &[
     ("referral_changes", "the feed itself, read only for the caller's organisation"),
     ("server_secret", "the key that seals cursors, read once at startup"),
     ("demo_keys", "the public keys of the embedded demo database, read at startup to print them"),
+    ("persisted_queries", "query texts by hash (persisted queries), no data of anyone"),
 ];
 
 /// Tables of the [`Guarded`] entities.

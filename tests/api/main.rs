@@ -10,6 +10,7 @@ mod support;
 
 mod access;
 mod browser;
+mod costs;
 mod database_file;
 mod derived;
 mod errors;
@@ -17,6 +18,7 @@ mod faults;
 mod feed;
 mod filters;
 mod http;
+mod limits;
 mod logs;
 mod migrations;
 mod nesting;

@@ -80,7 +80,7 @@ db_test!(accept_negotiation_picks_the_media_type_of_the_answer, |db| async move 
         let answer = send(&app, post(&key, Some("application/json"), accept, query)).await;
         assert_eq!(answer.status, StatusCode::OK, "{accept:?}");
         assert_eq!(answer.header("content-type"), format!("{expected}; charset=utf-8"), "{accept:?}");
-        assert_eq!(answer.json(), json!({ "data": { "__typename": "QueryRoot" } }));
+        assert_eq!(answer.json()["data"], json!({ "__typename": "QueryRoot" }));
     }
     // Accepting neither is 406, answered in JSON.
     let answer = send(&app, post(&key, Some("application/json"), Some("text/html"), query)).await;
@@ -233,7 +233,7 @@ db_test!(malformed_http_requests_get_json_refusals_with_their_status, |db| async
         .body(Body::empty())
         .expect("request");
     let answer = send(&app, request).await;
-    assert_eq!(answer.json(), json!({ "data": { "region": { "code": "63.71.01" } } }));
+    assert_eq!(answer.json()["data"], json!({ "region": { "code": "63.71.01" } }));
 });
 
 db_test!(an_internal_error_shows_no_location_and_is_http_500, |db| async move {
@@ -310,18 +310,19 @@ db_test!(answers_are_compressed_with_gzip_or_brotli_as_negotiated, |db| async mo
     assert_eq!(gzip.header("content-encoding"), "gzip");
     let mut unzipped = Vec::new();
     flate2::read::GzDecoder::new(gzip.body.as_slice()).read_to_end(&mut unzipped).expect("gunzip");
-    assert_eq!(unzipped, plain.body);
+    let data = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).expect("json")["data"].clone();
+    assert_eq!(data(&unzipped), cases["data"]);
     let brotli = send(&app, with(Some("br;q=1.0, gzip;q=0.5"))).await;
     assert_eq!(brotli.header("content-encoding"), "br");
     let mut unbrotlied = Vec::new();
     brotli::Decompressor::new(brotli.body.as_slice(), 4096).read_to_end(&mut unbrotlied).expect("unbrotli");
-    assert_eq!(unbrotlied, plain.body);
+    assert_eq!(data(&unbrotlied), cases["data"]);
     eprintln!("100 cases: {} bytes plain, {} gzip, {} brotli", plain.body.len(), gzip.body.len(), brotli.body.len());
     assert!(gzip.body.len() * 3 < plain.body.len() && brotli.body.len() * 3 < plain.body.len());
     // A client that refuses both gets the plain body.
     let identity = send(&app, with(Some("identity"))).await;
     assert_eq!(identity.header("content-encoding"), "");
-    assert_eq!(identity.body, plain.body);
+    assert_eq!(data(&identity.body), cases["data"]);
 });
 
 fn preflight(origin: &str) -> Request<Body> {

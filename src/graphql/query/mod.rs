@@ -82,6 +82,7 @@ mod organisation;
 mod outcome;
 mod person;
 mod programme;
+mod rate_limit;
 mod referral;
 mod region;
 mod stats;
@@ -106,4 +107,5 @@ pub struct QueryRoot(
     viewer::ViewerQuery,
     feed::FeedQuery,
     audit::AuditQuery,
+    rate_limit::RateLimitQuery,
 );
