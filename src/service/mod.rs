@@ -13,6 +13,7 @@
 //! - [`policy`]: who may see what, as pure rules (a table per kind of row and of personal data).
 //! - [`scope`]: those rules as SQL per entity, and [`Scoped`](scope::Scoped), the read handle every
 //!   read goes through.
+//! - [`perturbation`]: the cell key method: record keys, the p-table, perturbed counts.
 //! - [`suppression`]: small-cell suppression of published counts.
 //! - [`workflow`]: the lifecycles of cases and referrals.
 //! - [`feed`]: each partner's ordered feed of referral changes, and the sweeps that expire referrals
@@ -24,6 +25,7 @@ pub mod feed;
 pub mod key;
 pub mod outcome;
 pub mod person;
+pub mod perturbation;
 pub mod policy;
 pub mod programme;
 pub mod referral;
