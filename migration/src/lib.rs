@@ -26,6 +26,7 @@ mod m20261201_000013_widen_audit_actions;
 mod m20261201_000020_create_server_secret;
 mod m20261201_000021_create_demo_keys;
 mod m20261201_000040_add_record_keys;
+mod m20261201_000041_create_statistics_budgets;
 
 /// Runs psm-api's migrations in order.
 pub struct Migrator;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000020_create_server_secret::Migration),
             Box::new(m20261201_000021_create_demo_keys::Migration),
             Box::new(m20261201_000040_add_record_keys::Migration),
+            Box::new(m20261201_000041_create_statistics_budgets::Migration),
         ]
     }
 }

@@ -1,9 +1,12 @@
 //! The GraphQL schema: types, root fields, loaders and the pagination machinery.
 //!
 //! # Layout
-//! - [`aggregate`]: the engine behind the statistics fields (grouping, gap filling, suppression).
+//! - [`aggregate`]: the engine behind the statistics fields (grouping, gap filling, perturbation,
+//!   suppression).
 //! - [`batch`]: runs each request's loader batches in the request's own task (deterministic batches).
 //! - [`connection`]: Relay connections over keyset cursors, root and nested.
+//! - [`disclosure`]: the request side of the statistics' disclosure control (exact or perturbed,
+//!   whole days, no single-record filters, the key's budget, the audit record).
 //! - [`guard`]: the access rules applied to fields and inputs (personal data, free text, actor labels).
 //! - [`ids`]: opaque global ids.
 //! - [`loaders`]: DataLoaders through which every relation is followed.
@@ -15,6 +18,7 @@
 pub mod aggregate;
 pub mod batch;
 pub mod connection;
+pub mod disclosure;
 pub mod guard;
 pub mod ids;
 pub mod loaders;

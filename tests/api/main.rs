@@ -4,11 +4,13 @@
 //! is set (each test gets a clone of a migrated template database). With `PSM_REQUIRE_POSTGRES=1`, an
 //! unset or unreachable PostgreSQL fails the PostgreSQL half instead of skipping it.
 
+mod reader;
 mod support;
 
 mod access;
 mod database_file;
 mod derived;
+mod disclosure;
 mod errors;
 mod feed;
 mod filters;
@@ -17,6 +19,7 @@ mod migrations;
 mod nesting;
 mod outcome_stats;
 mod paging;
+mod perturbation;
 mod privacy;
 mod programme_stats;
 mod schema;
