@@ -15,8 +15,9 @@
 //!    adjustment of a line sits at its bound the interval of a small cell can shrink to one value. So
 //!    while propagation pins some cell to a single count from 1 to k-1, one more published cell of the
 //!    equation that pins it is hidden (the smallest, preferring a part to the whole), and the audit
-//!    runs again. A true (or perturbed) zero is never hidden: a hidden cell always has at least one
-//!    record, which the reader may assume.
+//!    runs again. A published 0 is hidden only when no positive cell of that equation is left to hide
+//!    (a total of two published as 0 over two hidden groups would pin both to 1); the audit therefore
+//!    reads its own hidden cells as anything from 0 up.
 //!
 //! The audit propagates bounds equation by equation until they stop moving; it does not solve the
 //! linear program a determined reader could set up over many requests. What holds across requests is
@@ -45,7 +46,7 @@ pub enum Hidden {
     No,
     /// Hidden because its perturbed count lies from 1 to k-1.
     Primary,
-    /// Hidden by the audit, whatever its count (at least 1).
+    /// Hidden by the audit, whatever its count (0 included, rarely).
     Audit,
 }
 
@@ -87,7 +88,7 @@ pub fn suppress(counts: &[u64], equations: &[Equation], k: u64, table: &impl Pre
         let mut changed = false;
         for cell in pinned(&bounds, k) {
             // The equation that pins the cell most tightly, and in it the smallest shown positive member
-            // other than the cell, parts before the whole.
+            // other than the cell, parts before the whole; a shown 0 only when no positive one is left.
             let mut best: Option<(u64, usize)> = None;
             let mut tightest = u64::MAX;
             for &e in &containing[cell] {
@@ -97,8 +98,8 @@ pub fn suppress(counts: &[u64], equations: &[Equation], k: u64, table: &impl Pre
                     .iter()
                     .map(|&i| (false, i))
                     .chain(std::iter::once((true, equations[e].whole)))
-                    .filter(|&(_, i)| i != cell && hidden[i] == Hidden::No && counts[i] > 0)
-                    .min_by_key(|&(whole, i)| (whole, counts[i], i))
+                    .filter(|&(_, i)| i != cell && hidden[i] == Hidden::No)
+                    .min_by_key(|&(whole, i)| (counts[i] == 0, whole, counts[i], i))
                     .map(|(_, i)| (counts[i], i));
                 if let Some(candidate) = candidate
                     && (width < tightest || (width == tightest && best.is_none_or(|b| candidate < b)))
@@ -135,7 +136,7 @@ pub fn bounds(counts: &[u64], hidden: &[Hidden], equations: &[Equation], k: u64,
         .map(|(&count, hidden)| match hidden {
             Hidden::No => table.preimage(count),
             Hidden::Primary => (1, k.saturating_sub(1).saturating_add(reach)),
-            Hidden::Audit => (1, u64::MAX),
+            Hidden::Audit => (0, u64::MAX),
         })
         .collect();
     for _ in 0..64 {

@@ -1,6 +1,6 @@
 //! What a reader of published statistics can work out for certain, written independently of
 //! `service::suppression`: each cell starts from what its published value allows under the p-table (a
-//! hidden cell: at least 1, at most k-1+D when hidden for being small, unbounded when hidden by the
+//! hidden cell: at least 1, at most k-1+D when hidden for being small, anything when hidden by the
 //! audit), and every additive equation between true counts narrows its members until nothing moves. A
 //! cell whose bounds meet at one count from 1 to k-1 is a small count recovered with certainty.
 
@@ -19,9 +19,10 @@ pub fn shown(ptable: &PTable, published: u64) -> Bounds {
     (low as i64, high as i64)
 }
 
-/// What a hidden cell says: at least one record, at most k-1+D (hidden for being small) or no bound.
+/// What a hidden cell says: at least one record and at most k-1+D when hidden for being small, anything
+/// when hidden by the audit.
 pub fn hidden(ptable: &PTable, k: u64, small: bool) -> Bounds {
-    if small { (1, k as i64 - 1 + ptable.max_adjustment() as i64) } else { (1, NONE) }
+    if small { (1, k as i64 - 1 + ptable.max_adjustment() as i64) } else { (0, NONE) }
 }
 
 /// What a published `Cell { value suppressed }` says, for a reader who cannot tell why a cell is hidden

@@ -19,14 +19,16 @@ use crate::graphql::types::volunteer::Volunteer;
 /// subtracting one figure from another no longer recovers a small count. Perturbed counts from 1 to
 /// `minimumCellSize - 1` are then hidden (`value` null, `suppressed` true), and now and then one more
 /// where the published figures would otherwise pin a small one down. A 0 means none or very few (a
-/// true 1 or 2 can come out as 0); a true zero is always 0. Because each count is perturbed on its own,
+/// true 1 or 2 can come out as 0); a true zero is never published as anything but 0 (rarely hidden
+/// along with a small count). Because each count is perturbed on its own,
 /// groups need not add up exactly to their total, nor parts to their whole: add them up yourself only
 /// for display, and show the published total as the total.
 #[derive(SimpleObject, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cell {
     /// The count, or null when it is suppressed.
     pub value: Option<i64>,
-    /// True when the count is hidden; a hidden count is never 0 (at least one record).
+    /// True when the count is hidden: almost always a count from 1 to `minimumCellSize - 1` after
+    /// perturbation, now and then another one hidden so that it cannot be worked out.
     pub suppressed: bool,
 }
 
