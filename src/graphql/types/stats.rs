@@ -20,9 +20,9 @@ use crate::graphql::types::volunteer::Volunteer;
 /// `minimumCellSize - 1` are then hidden (`value` null, `suppressed` true), and now and then one more
 /// where the published figures would otherwise pin a small one down. A 0 means none or very few (a
 /// true 1 or 2 can come out as 0); a true zero is never published as anything but 0 (rarely hidden
-/// along with a small count). Because each count is perturbed on its own,
-/// groups need not add up exactly to their total, nor parts to their whole: add them up yourself only
-/// for display, and show the published total as the total.
+/// along with a small count). Because each count is perturbed on its own, groups need not add up
+/// exactly to their total, nor parts to their whole: add them up yourself only for display, and show
+/// the published total as the total.
 #[derive(SimpleObject, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cell {
     /// The count, or null when it is suppressed.
