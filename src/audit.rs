@@ -1,5 +1,5 @@
-//! The append-only audit trail: every write with its before and after values, and every read of
-//! personal data with the fields read.
+//! The append-only audit trail: every write with its before and after values, every read of personal
+//! data with the fields read, and every statistics request with its arguments.
 //!
 //! Reads are collected while a request runs ([`ReadLog`]) and written in one statement before the
 //! response leaves ([`flush_reads`]); if that write fails, the response is withheld. Writes are recorded
@@ -21,6 +21,9 @@ use crate::error::{AppError, AppResult};
 /// The subject id of records about a search or a request rather than one object.
 pub const SEARCH: &str = "*";
 
+/// The subject type of the record of a statistics request (its subject id is the field, `caseStats`).
+pub const STATISTICS: &str = "Statistics";
+
 /// Most rows one audit insert carries.
 const ROWS_PER_INSERT: usize = 500;
 
@@ -38,6 +41,7 @@ struct Entries {
     reads: BTreeMap<ReadSubject, BTreeSet<&'static str>>,
     lookups: BTreeMap<&'static str, BTreeSet<&'static str>>,
     denials: BTreeSet<String>,
+    statistics: Vec<(String, serde_json::Value)>,
 }
 
 /// Most distinct refusals one request records (a page of 100 refused fields is one pattern, not 100).
@@ -67,6 +71,12 @@ impl ReadLog {
         }
     }
 
+    /// Notes a statistics request: the field (`caseStats`) and what was asked and answered (arguments,
+    /// whether exact, cells published or the error code). Statistics arguments carry no personal data.
+    pub fn record_statistics(&self, field: &str, detail: serde_json::Value) {
+        self.entries().statistics.push((field.to_owned(), detail));
+    }
+
     fn take(&self) -> Entries {
         std::mem::take(&mut *self.entries())
     }
@@ -75,7 +85,7 @@ impl ReadLog {
 /// Writes the reads of one request: one row per subject, listing the fields read.
 pub async fn flush_reads(db: &impl ConnectionTrait, viewer: &Viewer, log: &ReadLog) -> AppResult<()> {
     let now = Utc::now();
-    let Entries { reads, lookups, denials } = log.take();
+    let Entries { reads, lookups, denials, statistics } = log.take();
     let row = |action: AuditAction, subject_type: &str, subject_id: String, fields: String| audit_event::ActiveModel {
         id: Set(entity::new_id()),
         occurred_at: Set(now),
@@ -95,6 +105,10 @@ pub async fn flush_reads(db: &impl ConnectionTrait, viewer: &Viewer, log: &ReadL
             row(AuditAction::Read, subject_type, SEARCH.to_owned(), inputs.into_iter().collect::<Vec<_>>().join(","))
         })
         .collect();
+    extra.extend(statistics.into_iter().map(|(field, detail)| audit_event::ActiveModel {
+        after: Set(Some(detail.to_string())),
+        ..row(AuditAction::Read, STATISTICS, field.clone(), field)
+    }));
     if !denials.is_empty() {
         extra.push(row(
             AuditAction::Denied,

@@ -1,10 +1,13 @@
 //! Every setting of psm-api, documented, read from the command line or the environment.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{FixedOffset, Offset, Utc};
 use clap::{Args, Parser, Subcommand};
+
+use crate::service::perturbation::PTable;
 
 /// The default embedded database: a SQLite file next to where the server runs (git-ignored).
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://psm.db?mode=rwc";
@@ -84,6 +87,9 @@ pub enum Command {
     Seed(SeedArgs),
     /// Print the GraphQL schema (SDL), as committed in `schema.graphql`.
     Schema,
+    /// Print the p-table that perturbs published counts (`--ptable`, or the built-in one) as CSV, with
+    /// each row's mean and variance.
+    Ptable,
     /// Create, list and revoke API keys.
     Key {
         #[command(subcommand)]
@@ -199,9 +205,23 @@ pub struct ApiConfig {
     /// Largest complexity (number of fields, counted by async-graphql) a query may have.
     #[arg(long, env = "PSM_MAX_COMPLEXITY", default_value_t = 2000, global = true)]
     pub max_complexity: usize,
-    /// k: aggregate counts from 1 to k-1 are suppressed.
+    /// k: published (perturbed) aggregate counts from 1 to k-1 are suppressed.
     #[arg(long, env = "PSM_MIN_CELL_SIZE", default_value_t = 5, global = true)]
     pub minimum_cell_size: u32,
+    /// The p-table that perturbs published counts: a CSV file with the columns `i,j,p` (true count,
+    /// published count, probability); the built-in table when not given (print it with `psm-api ptable`).
+    #[arg(long = "ptable", env = "PSM_PTABLE", value_parser = load_ptable, global = true)]
+    pub ptable: Option<Arc<PTable>>,
+    /// Medians and percentiles are published (rounded) only for groups whose published count is at
+    /// least this.
+    #[arg(long, env = "PSM_PERCENTILE_MINIMUM_COUNT", default_value_t = 20, global = true)]
+    pub percentile_minimum_count: u32,
+    /// Statistics cells (published counts) each non-STAFF key may receive per day (city time).
+    #[arg(long, env = "PSM_STATS_BUDGET_CELLS", default_value_t = 50_000, global = true)]
+    pub stats_budget_cells: u64,
+    /// What one statistics field costs at least, in cells, however few it publishes.
+    #[arg(long, env = "PSM_STATS_REQUEST_MINIMUM_CELLS", default_value_t = 100, global = true)]
+    pub stats_request_minimum_cells: u64,
     /// Most time buckets one statistics request may return.
     #[arg(long, env = "PSM_MAX_BUCKETS", default_value_t = 1000, global = true)]
     pub max_buckets: u32,
@@ -251,6 +271,10 @@ impl Default for ApiConfig {
             max_nodes: 100,
             max_depth: 15,
             minimum_cell_size: 5,
+            ptable: None,
+            percentile_minimum_count: 20,
+            stats_budget_cells: 50_000,
+            stats_request_minimum_cells: 100,
             max_buckets: 1000,
             max_complexity: 2000,
             utc_offset_hours: 8,
@@ -267,6 +291,16 @@ impl ApiConfig {
     pub fn city_offset(&self) -> FixedOffset {
         FixedOffset::east_opt(self.utc_offset_hours.clamp(-14, 14) * 3600).unwrap_or_else(|| Utc.fix())
     }
+
+    /// The p-table in use: the `--ptable` file, or the built-in table.
+    pub fn ptable(&self) -> Arc<PTable> {
+        self.ptable.clone().unwrap_or_else(PTable::shared_built_in)
+    }
+}
+
+/// Reads `--ptable` when the command line is parsed, so that a bad file stops the server at startup.
+fn load_ptable(path: &str) -> Result<Arc<PTable>, String> {
+    PTable::load(path).map(Arc::new)
 }
 
 /// What one request may cost before any work is done for it, and what each API key may spend over

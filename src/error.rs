@@ -23,6 +23,9 @@ pub enum AppError {
     Forbidden(String),
     /// The caller is not known (no key, or a key that is not valid).
     Unauthenticated(String),
+    /// The key's statistics budget for the day is used up (HTTP 429 semantics): `budget` cells a day,
+    /// `cost` asked for, available again at `reset_at`.
+    BudgetExhausted { message: String, reset_at: chrono::DateTime<chrono::Utc>, budget: u64, cost: u64 },
     /// A database error; its details are logged, never shown.
     Database(sea_orm::DbErr),
     /// Any other internal failure; its details are logged, never shown.
@@ -43,6 +46,7 @@ impl AppError {
             AppError::Conflict(_) => "CONFLICT",
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::Unauthenticated(_) => "UNAUTHENTICATED",
+            AppError::BudgetExhausted { .. } => "STATS_BUDGET_EXHAUSTED",
             // An outage, a busy database or a statement timeout has its own code (see `ops::faults`).
             AppError::Database(error) => {
                 crate::ops::faults::classify(error).map_or("INTERNAL", |cause| cause.fault().code())
@@ -58,7 +62,8 @@ impl AppError {
             | AppError::NotFound(message)
             | AppError::Conflict(message)
             | AppError::Forbidden(message)
-            | AppError::Unauthenticated(message) => message.clone(),
+            | AppError::Unauthenticated(message)
+            | AppError::BudgetExhausted { message, .. } => message.clone(),
             AppError::Database(error) => format!("database error: {error}"),
             AppError::Internal(message) => format!("internal error: {message}"),
         }
@@ -96,6 +101,12 @@ impl ErrorExtensions for AppError {
             extensions.set("code", self.code());
             if let AppError::BadInput { field: Some(field), .. } = self {
                 extensions.set("field", field.as_str());
+            }
+            if let AppError::BudgetExhausted { reset_at, budget, cost, .. } = self {
+                extensions.set("status", 429);
+                extensions.set("resetAt", reset_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                extensions.set("budgetCells", *budget);
+                extensions.set("requestCells", *cost);
             }
         })
     }

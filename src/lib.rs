@@ -21,8 +21,9 @@
 //! - [`secret`]: the server secret every replica shares (it keys the cursors), kept in the database.
 //! - [`seed`]: the deterministic Banjarmasin demo data set.
 //! - [`service`]: the domain core, without GraphQL or HTTP types: every write command (with its access
-//!   table, validation, transaction and audit), lifecycles, partner feeds and sweeps, small-cell
-//!   suppression. GraphQL, the command line and the sweeps all write through it.
+//!   table, validation, transaction and audit), lifecycles, partner feeds and sweeps, and the
+//!   disclosure control of statistics (record keys and the p-table, small-cell rules, daily budgets).
+//!   GraphQL, the command line and the sweeps all write through it.
 //! - [`web`]: the web edge: GraphQL over HTTP (media types, status codes), CORS, the offline GraphiQL
 //!   page and its assets, and the response layers (compression, security headers, JSON error bodies).
 //!

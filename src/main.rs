@@ -29,11 +29,25 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         print!("{}", graphql::sdl());
         return Ok(());
     }
+    if let Command::Ptable = command {
+        let table = cli.serve.api.ptable();
+        print!("{}", table.to_csv());
+        eprintln!("p-table: {} (largest adjustment {})", table.source(), table.max_adjustment());
+        let last = table.last_row();
+        for count in 0..=last {
+            let (mean, variance) = table.moments(count);
+            // Rounding leaves a -0.0000 otherwise.
+            let mean = if mean.abs() < 5e-5 { 0.0 } else { mean };
+            let and_up = if count == last { " and up" } else { "" };
+            eprintln!("  true count {count}{and_up}: mean adjustment {mean:+.4}, variance {variance:.4}");
+        }
+        return Ok(());
+    }
     let url = &cli.database.database_url;
     // Migrations, seeds and key commands run without the statement timeout of serving.
     let connection = db::connect_with(url, &cli.database.pool(false)).await?;
     match command {
-        Command::Schema => {}
+        Command::Schema | Command::Ptable => {}
         Command::Migrate { action } => match action.unwrap_or(MigrateAction::Up) {
             MigrateAction::Up => Migrator::up(&connection, None).await?,
             MigrateAction::Down => Migrator::down(&connection, Some(1)).await?,

@@ -123,7 +123,9 @@ pub async fn seed_demo(db: &DatabaseConnection, options: &SeedOptions) -> Result
     }
 
     let mut rng = Rng::with_seed(options.seed);
-    let (world, reference, mut report) = build_reference(&mut rng, &regions, now, options.cases)?;
+    // Record keys come from a stream of their own, so that adding them left the rest of the data as it was.
+    let mut keys = Rng::with_seed(options.seed ^ RECORD_KEY_STREAM);
+    let (world, reference, mut report) = build_reference(&mut rng, &mut keys, &regions, now, options.cases)?;
     let mut sql = InsertSql::new(backend);
     let mut statements = Vec::new();
     for rows in reference {
@@ -144,7 +146,7 @@ pub async fn seed_demo(db: &DatabaseConnection, options: &SeedOptions) -> Result
     );
 
     let generator = CaseGenerator {
-        state: Gen { rng, world, now },
+        state: Gen { rng, keys, world, now },
         sql,
         total: options.cases,
         done: 0,
@@ -327,6 +329,7 @@ static VOLUNTEERS: Table = Table {
         "kelurahan_code",
         "created_at",
         "updated_at",
+        "record_key",
     ],
 };
 static TRAINING_ATTENDANCES: Table = Table {
@@ -389,6 +392,7 @@ static CASES: Table = Table {
         "version",
         "created_at",
         "updated_at",
+        "record_key",
     ],
 };
 static CASE_CATEGORIES: Table = Table { name: "case_categories", columns: &["case_id", "category"] };
@@ -413,6 +417,7 @@ static REFERRALS: Table = Table {
         "version",
         "created_at",
         "updated_at",
+        "record_key",
     ],
 };
 static REFERRAL_EVENTS: Table = Table {
@@ -431,6 +436,7 @@ static ENROLLMENTS: Table = Table {
         "exit_reason",
         "created_at",
         "updated_at",
+        "record_key",
     ],
 };
 static OUTCOMES: Table = Table {
@@ -449,6 +455,7 @@ static OUTCOMES: Table = Table {
         "note",
         "created_at",
         "updated_at",
+        "record_key",
     ],
 };
 static CONSENTS: Table = Table {
@@ -621,6 +628,14 @@ fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
 }
 
 /// A UUID v7 for a row created at instant `s`, its random bits from the seeded stream.
+/// Seeds the stream of record keys apart from the main one (the bytes of "keys").
+const RECORD_KEY_STREAM: u64 = 0x6b65_7973;
+
+/// A record key (see `service::perturbation`): uniform in `[0, 2^31)`, from the keys' own stream.
+fn record_key(keys: &mut Rng) -> Value {
+    ((keys.u32(..) & 0x7fff_ffff) as i32).into()
+}
+
 fn new_id(rng: &mut Rng, s: i64) -> Uuid {
     let mut bytes = [0u8; 10];
     rng.fill(&mut bytes);
@@ -1036,6 +1051,7 @@ struct VolunteerDraft {
 /// cases refer to, the rows to insert (parents first) and their counts.
 fn build_reference(
     rng: &mut Rng,
+    keys: &mut Rng,
     regions: &[region::Model],
     now: i64,
     cases: u64,
@@ -1046,7 +1062,7 @@ fn build_reference(
 
     let mut kelurahan = kelurahan_list(rng, regions);
     let (organisations, organisation_ids) = organisations(rng, &kelurahan, &calendar)?;
-    let (volunteers, drafts) = volunteers(rng, &mut kelurahan, &calendar, cases)?;
+    let (volunteers, drafts) = volunteers(rng, keys, &mut kelurahan, &calendar, cases)?;
     let trainings = trainings(rng, &drafts, &organisation_ids, &calendar)?;
     let awards = awards(rng, &drafts, &calendar)?;
     let (programmes, programme_categories, programme_refs) = programmes(rng, &organisation_ids, &calendar)?;
@@ -1122,6 +1138,7 @@ fn organisations(rng: &mut Rng, kelurahan: &[Kelurahan], calendar: &Calendar) ->
 /// quieter ones, the busy ones by several; the longest-serving started thirty years ago.
 fn volunteers(
     rng: &mut Rng,
+    keys: &mut Rng,
     kelurahan: &mut [Kelurahan],
     calendar: &Calendar,
     cases: u64,
@@ -1222,6 +1239,7 @@ fn volunteers(
             kelurahan[k].code.clone().into(),
             at(created)?,
             at(updated)?,
+            record_key(keys),
         ])?;
         kelurahan[k].volunteers.push(index);
         drafts.push(VolunteerDraft {
@@ -1889,6 +1907,8 @@ fn nik(rng: &mut Rng, district: &str, birth: NaiveDate, sex: Sex) -> String {
 /// The random stream, the world and "now", shared by everything the generator does.
 struct Gen {
     rng: Rng,
+    /// The stream the record keys are drawn from.
+    keys: Rng,
     world: World,
     now: i64,
 }
@@ -2284,6 +2304,7 @@ impl CaseGenerator {
                 reason.map(str::to_owned).into(),
                 at(enrollment.enrolled)?,
                 at(exited.unwrap_or(enrollment.enrolled))?,
+                record_key(&mut g.keys),
             ])?;
         }
         rows.cases.push([
@@ -2302,6 +2323,7 @@ impl CaseGenerator {
             sim.version.into(),
             at(opened)?,
             at(sim.last_change)?,
+            record_key(&mut g.keys),
         ])?;
         for category in &categories {
             rows.case_categories.push([id.into(), category.as_str().into()])?;
@@ -2735,6 +2757,7 @@ impl CaseSim<'_> {
             (events.len() as i32).into(),
             at(sent)?,
             at(last)?,
+            record_key(&mut g.keys),
         ])?;
         let mut from = None;
         for (to_status, reason, actor, occurred) in events {
@@ -2897,6 +2920,7 @@ impl CaseSim<'_> {
             note.map(str::to_owned).into(),
             at(t)?,
             at(verified_at.unwrap_or(t))?,
+            record_key(&mut g.keys),
         ])?;
         Ok(())
     }

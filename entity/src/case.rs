@@ -31,6 +31,9 @@ pub struct Model {
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Random key in `[0, 2^31)` fixed when the row is written: the statistics perturb each published
+    /// count by the sum of its rows' keys (the cell key method). Never served.
+    pub record_key: i32,
     #[sea_orm(has_many)]
     pub categories: HasMany<super::case_category::Entity>,
     #[sea_orm(has_many)]

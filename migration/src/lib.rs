@@ -27,6 +27,8 @@ mod m20261201_000020_create_server_secret;
 mod m20261201_000021_create_demo_keys;
 mod m20261201_000030_add_key_budgets;
 mod m20261201_000031_create_persisted_queries;
+mod m20261201_000040_add_record_keys;
+mod m20261201_000041_create_statistics_budgets;
 
 /// Runs psm-api's migrations in order.
 pub struct Migrator;
@@ -51,6 +53,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000021_create_demo_keys::Migration),
             Box::new(m20261201_000030_add_key_budgets::Migration),
             Box::new(m20261201_000031_create_persisted_queries::Migration),
+            Box::new(m20261201_000040_add_record_keys::Migration),
+            Box::new(m20261201_000041_create_statistics_budgets::Migration),
         ]
     }
 }

@@ -1,20 +1,31 @@
 //! The engine behind the statistics fields: one grouped SQL statement per request, empty time buckets
-//! filled in, then small-cell suppression over every published count.
+//! filled in, then disclosure control over every published count.
 //!
 //! Each kind of fact (cases, referrals) describes itself through [`Fact`]: the table it reads, its
 //! dimensions as SQL expressions, the counts it measures and how they add up, and the durations whose
 //! percentiles it reports. The statement groups in the database and returns one row per group, plus
-//! (UNION ALL) one row for the total; nothing but those rows reaches Rust.
+//! (UNION ALL) one row for the total; nothing but those rows reaches Rust. Next to each count it sums
+//! the record keys of the rows counted (the cell key of the
+//! [`perturbation`](crate::service::perturbation)), so perturbing costs no second statement.
+//!
+//! Exact figures (STAFF with `exact: true`) are the true counts. Every other request is published
+//! through disclosure control: each count, totals and the margins it adds up to included, is perturbed
+//! by its own cell key; groups whose every count comes out 0 are not listed (so a missing group, like a
+//! 0, no longer proves an empty cell); perturbed counts from 1 to k-1 are hidden and the table is
+//! audited ([`suppression`](crate::service::suppression)); rates are worked out from the published
+//! counts; durations are published only for groups well above k, rounded.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, UnionType};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement, UnionType};
 use sea_orm::{Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection};
 
 use crate::error::{AppError, AppResult};
 use crate::graphql::types::stats::{Cell, StatsPeriod};
-use crate::service::suppression::{Equation, suppress};
+use crate::service::perturbation::{PTable, cell_key};
+use crate::service::suppression::{Equation, Hidden, suppress};
 
 /// The values of up to two grouping dimensions, as the statement returns them.
 pub type GroupKey = (Option<String>, Option<String>);
@@ -46,8 +57,10 @@ pub trait Fact {
     fn additive(&self, dimension: Self::Dimension) -> bool;
     /// Adds the joins the chosen dimensions need.
     fn join(&self, dimensions: &[Self::Dimension], select: &mut SelectStatement);
-    /// The counts measured in each group, as (alias, SQL); the first counts every row.
-    fn counts(&self) -> Vec<(&'static str, Expr)>;
+    /// The record-key column of the rows counted, as SQL (see [`Count`]).
+    fn record_key(&self) -> &'static str;
+    /// The counts measured in each group, by alias; the first counts every row.
+    fn counts(&self) -> Vec<(&'static str, Count)>;
     /// How a group's counts add up: (whole, parts), by position in [`Fact::counts`].
     fn relations(&self) -> Vec<(usize, Vec<usize>)>;
     /// Durations whose value is reported, as (alias, SQL, the count whose rows they describe).
@@ -59,11 +72,60 @@ pub trait Fact {
     }
 }
 
+/// What a count counts in each group. The engine turns it into two SQL expressions of the same
+/// statement: the count, and the sum of the record keys of the rows it counts (the count's cell key).
+pub enum Count {
+    /// Every row of the group.
+    All,
+    /// The rows of the group where this SQL condition holds.
+    When(String),
+    /// Anything else: SQL for the count and SQL for the sum of the record keys of what it counts, both
+    /// returning a 64-bit integer (or NULL for none).
+    Custom { count: String, key: String },
+}
+
+impl Count {
+    fn count_sql(&self) -> Expr {
+        match self {
+            Count::All => Expr::cust("COUNT(*)"),
+            Count::When(when) => count_where(when),
+            Count::Custom { count, .. } => Expr::cust(count.clone()),
+        }
+    }
+
+    /// PostgreSQL sums integers into a bigint, bigints into a numeric: cast back.
+    fn key_sql(&self, record_key: &str) -> Expr {
+        Expr::cust(match self {
+            Count::All => format!("CAST(SUM({record_key}) AS BIGINT)"),
+            Count::When(when) => format!("CAST(SUM(CASE WHEN {when} THEN {record_key} ELSE 0 END) AS BIGINT)"),
+            Count::Custom { key, .. } => format!("CAST({key} AS BIGINT)"),
+        })
+    }
+}
+
 /// Limits and conventions of one statistics request.
 pub struct Settings {
     pub minimum_cell_size: u64,
     pub offset: FixedOffset,
     pub max_buckets: usize,
+    /// How figures are published: `None` for exact figures, otherwise through disclosure control.
+    pub disclosure: Option<Disclosure>,
+}
+
+/// The disclosure control of a non-exact request.
+#[derive(Clone)]
+pub struct Disclosure {
+    /// The p-table that perturbs every count.
+    pub table: Arc<PTable>,
+    /// Durations (medians, percentiles) are published only for counts of at least this many.
+    pub percentile_minimum: u64,
+}
+
+impl Disclosure {
+    /// The published value of a count of `count` rows whose record keys sum to `keys`.
+    pub fn perturb(&self, count: u64, keys: i64) -> u64 {
+        self.table.perturb(count, cell_key(keys))
+    }
 }
 
 /// One published group: its key, its counts (suppressed where needed), its durations and its sums.
@@ -85,8 +147,8 @@ impl PublishedGroup {
         self.sums.get(i).copied().unwrap_or(0)
     }
 
-    /// The share `numerator / denominator` of two counts, when both are published and the denominator
-    /// is not zero.
+    /// The rate `numerator / denominator` of the published counts (sums of counts), when all are
+    /// published and the denominator is not zero.
     pub fn rate(&self, numerator: &[usize], denominator: &[usize]) -> Option<f64> {
         let sum = |cells: &[usize]| cells.iter().map(|&i| self.cells[i].value).sum::<Option<i64>>();
         match (sum(numerator), sum(denominator)) {
@@ -94,12 +156,20 @@ impl PublishedGroup {
             _ => None,
         }
     }
+
+    /// A share (0 to 1) of the published counts: [`rate`](Self::rate), at most 1. Perturbed counts are
+    /// perturbed independently, so a part can come out larger than its whole.
+    pub fn share(&self, numerator: &[usize], denominator: &[usize]) -> Option<f64> {
+        self.rate(numerator, denominator).map(|rate| rate.min(1.0))
+    }
 }
 
 /// The figures of a statistics request.
 pub struct Published {
     pub total: PublishedGroup,
     pub groups: Vec<PublishedGroup>,
+    /// The counts published (groups and total, every measure): what the request costs its key.
+    pub cells: u64,
 }
 
 /// Runs a statistics request for `fact`.
@@ -142,7 +212,8 @@ pub async fn run<F: Fact>(
     }
 
     let backend = db.get_database_backend();
-    let statement = statement(fact, group_by, condition, backend, settings.offset);
+    let keyed = settings.disclosure.is_some();
+    let statement = statement(fact, group_by, condition, backend, settings.offset, keyed);
     let rows = db.query_all(&statement).await?;
     let counts = fact.counts();
     let durations = fact.durations(backend);
@@ -151,9 +222,15 @@ pub async fn run<F: Fact>(
     let mut counted: BTreeMap<GroupKey, Measured> = BTreeMap::new();
     for row in rows {
         let mut values = Vec::with_capacity(counts.len());
+        let mut keys = Vec::with_capacity(counts.len());
         for (alias, _) in &counts {
             let value: Option<i64> = row.try_get("", alias)?;
             values.push(std::cmp::max(value.unwrap_or(0), 0) as u64);
+            if keyed {
+                keys.push(row.try_get::<Option<i64>>("", &key_alias(alias))?.unwrap_or(0));
+            } else {
+                keys.push(0);
+            }
         }
         let mut measured = Vec::with_capacity(durations.len());
         for (alias, _, _) in &durations {
@@ -163,36 +240,55 @@ pub async fn run<F: Fact>(
         for (alias, _) in &sums {
             summed.push(row.try_get::<Option<i64>>("", alias)?.unwrap_or(0));
         }
-        let measured = Measured { counts: values, durations: measured, sums: summed };
+        let measured = Measured { counts: values, keys, durations: measured, sums: summed };
         if row.try_get::<i32>("", "is_total")? == 1 {
             total = Some(measured);
         } else {
             counted.insert((row.try_get("", "d0")?, row.try_get("", "d1")?), measured);
         }
     }
-    let total = total.unwrap_or_else(|| Measured {
-        counts: vec![0; counts.len()],
-        durations: vec![None; durations.len()],
-        sums: vec![0; sums.len()],
-    });
+    let total = total.unwrap_or_else(|| Measured::empty(counts.len(), durations.len(), sums.len()));
 
-    let keys = keys(&counted, time.map(|(position, _)| position), group_by.len(), &labels);
+    // Groups whose every count is published as 0 are not listed (nor a programme group without target
+    // or budget): a missing group is then no proof of an empty one.
+    let listed: BTreeSet<GroupKey> = counted
+        .iter()
+        .filter(|(_, measured)| match &settings.disclosure {
+            None => true,
+            Some(disclosure) => {
+                measured.counts.iter().zip(&measured.keys).any(|(&count, &keys)| disclosure.perturb(count, keys) > 0)
+                    || measured.sums.iter().any(|&sum| sum != 0)
+            }
+        })
+        .map(|(key, _)| key.clone())
+        .collect();
+    let keys = keys(&listed, time.map(|(position, _)| position), group_by.len(), &labels);
     let additive: Vec<bool> = group_by.iter().map(|d| fact.additive(*d)).collect();
     let described: Vec<usize> = durations.iter().map(|(_, _, of)| *of).collect();
-    Ok(publish(&fact.relations(), &described, keys, &counted, total, &additive, settings.minimum_cell_size))
+    Ok(publish(&fact.relations(), &described, keys, &counted, total, &additive, settings))
 }
 
-/// One statement: the groups, and (UNION ALL) the total over all matching rows.
+/// The alias of the sum of record keys of the count `alias`.
+fn key_alias(alias: &str) -> String {
+    format!("{alias}_key")
+}
+
+/// One statement: the groups, and (UNION ALL) the total over all matching rows; with `keyed`, each
+/// count comes with the sum of its rows' record keys.
 fn statement<F: Fact>(
     fact: &F,
     group_by: &[F::Dimension],
     condition: Condition,
     backend: DatabaseBackend,
     offset: FixedOffset,
+    keyed: bool,
 ) -> SelectStatement {
     let measures = |select: &mut SelectStatement| {
-        for (alias, expr) in fact.counts() {
-            select.expr_as(expr, alias);
+        for (alias, count) in fact.counts() {
+            select.expr_as(count.count_sql(), alias);
+            if keyed {
+                select.expr_as(count.key_sql(fact.record_key()), Alias::new(key_alias(alias)));
+            }
         }
         for (alias, expr, _) in fact.durations(backend) {
             select.expr_as(expr, alias);
@@ -233,19 +329,14 @@ fn statement<F: Fact>(
     total
 }
 
-/// Every group to publish: those counted, plus empty time buckets (for each value of the other dimension).
-fn keys<V>(
-    counted: &BTreeMap<GroupKey, V>,
-    time: Option<usize>,
-    dimensions: usize,
-    labels: &[String],
-) -> Vec<GroupKey> {
-    let mut keys: BTreeSet<GroupKey> = counted.keys().cloned().collect();
+/// Every group to publish: those listed, plus empty time buckets (for each value of the other dimension).
+fn keys(listed: &BTreeSet<GroupKey>, time: Option<usize>, dimensions: usize, labels: &[String]) -> Vec<GroupKey> {
+    let mut keys: BTreeSet<GroupKey> = listed.clone();
     if let Some(position) = time {
         let others: BTreeSet<Option<String>> = if dimensions == 1 {
             BTreeSet::from([None])
         } else {
-            counted.keys().map(|(a, b)| if position == 0 { b.clone() } else { a.clone() }).collect()
+            listed.iter().map(|(a, b)| if position == 0 { b.clone() } else { a.clone() }).collect()
         };
         for label in labels {
             for other in &others {
@@ -260,11 +351,60 @@ fn keys<V>(
 /// What the statement returned for one group (or the total).
 struct Measured {
     counts: Vec<u64>,
+    /// The sums of record keys of each count (zeros for exact figures).
+    keys: Vec<i64>,
     durations: Vec<Option<f64>>,
     sums: Vec<i64>,
 }
 
-/// Suppresses the counts and shapes the groups.
+impl Measured {
+    fn empty(counts: usize, durations: usize, sums: usize) -> Measured {
+        Measured {
+            counts: vec![0; counts],
+            keys: vec![0; counts],
+            durations: vec![None; durations],
+            sums: vec![0; sums],
+        }
+    }
+}
+
+/// The cells of a request, as disclosure control sees them: true counts, key sums, the published
+/// (perturbed or exact) values, and the equations between their true counts.
+#[derive(Default)]
+struct Table {
+    counts: Vec<u64>,
+    keys: Vec<i64>,
+    published: Vec<u64>,
+    equations: Vec<Equation>,
+}
+
+impl Table {
+    fn push(&mut self, count: u64, keys: i64, disclosure: Option<&Disclosure>) -> usize {
+        self.counts.push(count);
+        self.keys.push(keys);
+        self.published.push(disclosure.map_or(count, |d| d.perturb(count, keys)));
+        self.counts.len() - 1
+    }
+
+    /// A group's counts, with the equations between them; returns the index of its first count.
+    fn push_group(
+        &mut self,
+        measured: &Measured,
+        relations: &[(usize, Vec<usize>)],
+        disclosure: Option<&Disclosure>,
+    ) -> usize {
+        let base = self.counts.len();
+        for (&count, &keys) in measured.counts.iter().zip(&measured.keys) {
+            self.push(count, keys, disclosure);
+        }
+        for (whole, parts) in relations {
+            self.equations.push(Equation { whole: base + whole, parts: parts.iter().map(|p| base + p).collect() });
+        }
+        base
+    }
+}
+
+/// Perturbs (unless exact), suppresses and audits the counts, and shapes the groups.
 fn publish(
     relations: &[(usize, Vec<usize>)],
     described: &[usize],
@@ -272,64 +412,90 @@ fn publish(
     counted: &BTreeMap<GroupKey, Measured>,
     total: Measured,
     additive: &[bool],
-    k: u64,
+    settings: &Settings,
 ) -> Published {
+    let disclosure = settings.disclosure.as_ref();
     let measures = total.counts.len();
-    let mut counts: Vec<u64> = Vec::new();
-    let mut equations: Vec<Equation> = Vec::new();
-    let mut push_group = |counts: &mut Vec<u64>, values: &[u64]| {
-        let base = counts.len();
-        counts.extend_from_slice(values);
-        for (whole, parts) in relations {
-            equations.push(Equation { whole: base + whole, parts: parts.iter().map(|p| base + p).collect() });
-        }
-        base
-    };
-    let empty = Measured { counts: vec![0; measures], durations: Vec::new(), sums: Vec::new() };
+    let empty = Measured::empty(measures, 0, 0);
+    let mut table = Table::default();
     let group_cells: Vec<usize> =
-        keys.iter().map(|key| push_group(&mut counts, &counted.get(key).unwrap_or(&empty).counts)).collect();
-    let total_cell = push_group(&mut counts, &total.counts);
+        keys.iter().map(|key| table.push_group(counted.get(key).unwrap_or(&empty), relations, disclosure)).collect();
+    // Groups counted but not listed still bind the lines they belong to: a reader knows they exist
+    // somewhere among the missing ones.
+    let listed: BTreeSet<&GroupKey> = keys.iter().collect();
+    let unlisted: Vec<(GroupKey, usize)> = counted
+        .iter()
+        .filter(|(key, _)| !listed.contains(key))
+        .map(|(key, measured)| (key.clone(), table.push_group(measured, relations, disclosure)))
+        .collect();
+    let total_cell = table.push_group(&total, relations, disclosure);
     // Along an additive dimension, the groups sharing the other dimension's value add up to a margin: the
-    // total itself for one dimension, otherwise a figure a coarser request publishes.
+    // total itself for one dimension, otherwise a figure a coarser request publishes (perturbed by the
+    // cell key of its records, which is the sum of the groups' keys), and the margins to the total.
+    let every: Vec<(&GroupKey, usize)> =
+        keys.iter().zip(group_cells.iter().copied()).chain(unlisted.iter().map(|(key, cell)| (key, *cell))).collect();
     for (axis, _) in additive.iter().enumerate().filter(|(_, additive)| **additive) {
         let mut lines: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-        for (key, &cell) in keys.iter().zip(&group_cells) {
-            lines.entry(if axis == 0 { key.1.clone() } else { key.0.clone() }).or_default().push(cell);
+        for (key, cell) in &every {
+            lines.entry(if axis == 0 { key.1.clone() } else { key.0.clone() }).or_default().push(*cell);
         }
+        let mut margins: Vec<Vec<usize>> = vec![Vec::new(); measures];
         for cells in lines.values() {
-            for measure in 0..measures {
+            for (measure, margin_cells) in margins.iter_mut().enumerate() {
                 let parts: Vec<usize> = cells.iter().map(|cell| cell + measure).collect();
                 let whole = if additive.len() == 1 {
                     total_cell + measure
                 } else {
-                    counts.push(parts.iter().map(|&i| counts[i]).sum());
-                    counts.len() - 1
+                    let count = parts.iter().map(|&i| table.counts[i]).sum();
+                    let keys = parts.iter().map(|&i| table.keys[i]).sum();
+                    let margin = table.push(count, keys, disclosure);
+                    margin_cells.push(margin);
+                    margin
                 };
-                equations.push(Equation { whole, parts });
+                table.equations.push(Equation { whole, parts });
+            }
+        }
+        if additive.len() > 1 {
+            for (measure, parts) in margins.into_iter().enumerate() {
+                table.equations.push(Equation { whole: total_cell + measure, parts });
             }
         }
     }
-    let hidden = suppress(&counts, &equations, k);
+    let hidden = match disclosure {
+        Some(disclosure) => {
+            suppress(&table.published, &table.equations, settings.minimum_cell_size, disclosure.table.as_ref())
+        }
+        None => vec![Hidden::No; table.published.len()],
+    };
+    let shown = |cell: usize| hidden[cell] == Hidden::No;
     let group = |key: GroupKey, base: usize, measured: &Measured| PublishedGroup {
         key,
-        cells: (0..measures).map(|m| Cell::new(counts[base + m], hidden[base + m])).collect(),
-        // A duration describes the rows of one count: published only when that count is, and not zero.
+        cells: (0..measures).map(|m| Cell::new(table.published[base + m], !shown(base + m))).collect(),
+        // A duration describes the rows of one count: published only when that count is, and (for
+        // figures under disclosure control) large enough that one person moves it little, rounded.
         durations: described
             .iter()
             .enumerate()
             .map(|(i, of)| {
                 let described = base + of;
-                measured.durations.get(i).copied().flatten().filter(|_| !hidden[described] && counts[described] > 0)
+                let value = measured.durations.get(i).copied().flatten().filter(|_| shown(described));
+                match disclosure {
+                    None => value.filter(|_| table.published[described] > 0),
+                    Some(disclosure) => value
+                        .filter(|_| table.published[described] >= std::cmp::max(disclosure.percentile_minimum, 1))
+                        .map(f64::round),
+                }
             })
             .collect(),
         sums: measured.sums.clone(),
     };
-    let groups = keys
+    let groups: Vec<PublishedGroup> = keys
         .iter()
         .zip(&group_cells)
         .map(|(key, &base)| group(key.clone(), base, counted.get(key).unwrap_or(&empty)))
         .collect();
-    Published { total: group((None, None), total_cell, &total), groups }
+    let cells = (groups.len() as u64 + 1) * measures as u64;
+    Published { total: group((None, None), total_cell, &total), groups, cells }
 }
 
 /// The SQL of a time bucket, formatted exactly as [`bucket_label`] formats it, in the city's time zone.

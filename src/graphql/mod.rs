@@ -3,10 +3,13 @@
 //! # Layout
 //! - [`admission`]: what happens before execution (persisted queries, limits, cost, the rate-limit
 //!   charge, cached documents) and after it (actual cost, refund, `extensions.cost`).
-//! - [`aggregate`]: the engine behind the statistics fields (grouping, gap filling, suppression).
+//! - [`aggregate`]: the engine behind the statistics fields (grouping, gap filling, perturbation,
+//!   suppression).
 //! - [`batch`]: runs each request's loader batches in the request's own task (deterministic batches).
 //! - [`connection`]: Relay connections over keyset cursors, root and nested.
 //! - [`cost`]: the cost model: points a query may cost, and did cost.
+//! - [`disclosure`]: the request side of the statistics' disclosure control (exact or perturbed,
+//!   whole days, no single-record filters, the key's budget, the audit record).
 //! - [`guard`]: the access rules applied to fields and inputs (personal data, free text, actor labels).
 //! - [`ids`]: opaque global ids.
 //! - [`loaders`]: DataLoaders through which every relation is followed.
@@ -21,6 +24,7 @@ pub mod aggregate;
 pub mod batch;
 pub mod connection;
 pub mod cost;
+pub mod disclosure;
 pub mod guard;
 pub mod ids;
 pub mod loaders;

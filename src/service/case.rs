@@ -19,6 +19,7 @@ use super::value::{self, Lines, MAX_NOTE, MAX_SUMMARY};
 use super::workflow;
 use super::write::{Actor, Operation, Write, check_version, debug, run};
 use crate::error::{AppError, AppResult};
+use crate::service::perturbation;
 use crate::service::scope;
 
 /// A case to report. Give exactly one of `person_id` and `new_person`.
@@ -197,6 +198,7 @@ async fn report_in(write: &Write, input: &ReportCase) -> AppResult<Uuid> {
         version: Set(1),
         created_at: Set(write.now),
         updated_at: Set(write.now),
+        record_key: Set(perturbation::record_key()?),
     };
     let reported = case::Entity::insert(row).exec_with_returning(txn).await?;
     let mut categories = input.categories.clone();

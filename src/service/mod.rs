@@ -13,17 +13,22 @@
 //! - [`policy`]: who may see what, as pure rules (a table per kind of row and of personal data).
 //! - [`scope`]: those rules as SQL per entity, and [`Scoped`](scope::Scoped), the read handle every
 //!   read goes through.
-//! - [`suppression`]: small-cell suppression of published counts.
+//! - [`perturbation`]: the cell key method: record keys, the p-table, perturbed counts.
+//! - [`suppression`]: small-cell rules on perturbed counts, and the audit that no published table pins
+//!   a small count.
+//! - [`budget`]: each key's daily budget of statistics cells, held in the database.
 //! - [`workflow`]: the lifecycles of cases and referrals.
 //! - [`feed`]: each partner's ordered feed of referral changes, and the sweeps that expire referrals
 //!   and consents.
 
 pub mod access;
+pub mod budget;
 pub mod case;
 pub mod feed;
 pub mod key;
 pub mod outcome;
 pub mod person;
+pub mod perturbation;
 pub mod policy;
 pub mod programme;
 pub mod referral;

@@ -14,6 +14,7 @@ use super::access::Command;
 use super::value::{self, Lines, MAX_NOTE};
 use super::write::{Actor, Operation, Write, debug, run};
 use crate::error::{AppError, AppResult};
+use crate::service::perturbation;
 use crate::service::scope;
 
 /// An outcome to record.
@@ -83,6 +84,7 @@ async fn record_in(write: &Write, input: &RecordOutcome) -> AppResult<Uuid> {
         note: Set(note),
         created_at: Set(write.now),
         updated_at: Set(write.now),
+        record_key: Set(perturbation::record_key()?),
     };
     let recorded = outcome::Entity::insert(row).exec_with_returning(txn).await?;
     write.audit(AuditAction::Create, "Outcome", recorded.id, Some(case.person_id), None, Some(&recorded)).await?;

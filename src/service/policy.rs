@@ -8,18 +8,31 @@
 //! | entity | STAFF | VOLUNTEER | PARTNER | DASHBOARD | ADMIN |
 //! |---|---|---|---|---|---|
 //! | regions, organisations, programmes | all | all | all | all | all |
-//! | volunteers, their trainings and awards | all | themself | none | all | all |
-//! | cases, categories, status history | all | reported by them | of referrals it holds | all | all |
-//! | persons | all | of their cases | of referrals it holds | all | all |
-//! | consents | all | of their persons | its persons' consents to share with it | all | all |
-//! | referrals, their events | all | of their cases | addressed to it and held | all | all |
-//! | enrollments | all | of their cases | none | all | all |
-//! | outcomes | all | of their cases | on referrals it holds | all | all |
+//! | volunteers, their trainings and awards | all | themself | none | none | all |
+//! | cases, categories, status history | all | reported by them | of referrals it holds | none | all |
+//! | persons | all | of their cases | of referrals it holds | none | all |
+//! | consents | all | of their persons | its persons' consents to share with it | none | all |
+//! | referrals, their events | all | of their cases | addressed to it and held | none | all |
+//! | enrollments | all | of their cases | none | none | all |
+//! | outcomes | all | of their cases | on referrals it holds | none | all |
 //! | audit trail | none | none | none | none | all |
 //!
 //! A partner *holds* a referral when the last entry of its feed about that referral is an `UPSERT`:
 //! after a `TOMBSTONE` (withdrawn, consent revoked or lapsed) the referral, its case, person, events and
 //! outcomes are gone for the partner, in the API exactly as in the feed.
+//!
+//! A DASHBOARD key is aggregate-only: reference data as rows, everything else only as statistics. Row
+//! lists would undo any disclosure control of the statistics (`totalCount` of a filtered list is an
+//! exact count), and even without names a case row (age band, sex, kelurahan, categories, the instant it
+//! opened) singles a person out. Volunteer rows are no exception: without a name, a PSM's kelurahan,
+//! gender, first day of service, trainings and awards still point at one neighbour everybody knows.
+//!
+//! # Rows each role's statistics count
+//!
+//! Statistics ([`counted`]) are city-wide: the roles that read them ([`statistics`]) count every row of
+//! every kind but the audit trail, and the figures leave only through disclosure control (see
+//! [`perturbation`](crate::service::perturbation)), unless a STAFF key asks for exact figures
+//! ([`exact_statistics`]). Filters in statistics requests match through the same counted rows.
 //!
 //! # Personal data and free text
 //!
@@ -73,8 +86,37 @@ pub const fn rows(role: Role, kind: Kind) -> Rows {
         (K::CaseFile, R::Volunteer | R::Partner) => Rows::Own,
         (K::Enrollment, R::Volunteer) => Rows::Own,
         (K::Enrollment, R::Partner) => Rows::None,
-        (K::Volunteer | K::CaseFile | K::Enrollment, R::Staff | R::Dashboard | R::Admin) => Rows::All,
+        (K::Volunteer | K::CaseFile | K::Enrollment, R::Dashboard) => Rows::None,
+        (K::Volunteer | K::CaseFile | K::Enrollment, R::Staff | R::Admin) => Rows::All,
     }
+}
+
+/// Whether a caller of `role` reads statistics: city-wide figures are for STAFF, DASHBOARD and ADMIN
+/// keys; volunteers and partners work from their own lists.
+pub const fn statistics(role: Role) -> bool {
+    matches!(role, Role::Staff | Role::Dashboard | Role::Admin)
+}
+
+/// Which rows of `kind` the statistics of a caller of `role` count (rendered as SQL by
+/// [`scope`](crate::service::scope) for the statistics engine only).
+pub const fn counted(role: Role, kind: Kind) -> Rows {
+    match kind {
+        Kind::Audit => Rows::None,
+        _ if statistics(role) => Rows::All,
+        _ => Rows::None,
+    }
+}
+
+/// Whether a caller of `role` may ask for exact statistics (true counts, nothing perturbed or
+/// suppressed): STAFF only, who may read the rows behind every figure anyway.
+pub const fn exact_statistics(role: Role) -> bool {
+    matches!(role, Role::Staff)
+}
+
+/// Whether the statistics a caller of `role` reads count against a daily budget of its key: every
+/// role but STAFF.
+pub const fn budgeted(role: Role) -> bool {
+    !matches!(role, Role::Staff)
 }
 
 /// How much of a person's personal data a caller may read.

@@ -15,6 +15,7 @@ use super::access::Command;
 use super::value::{self, Lines, MAX_CODE, MAX_NAME, MAX_NOTE, MAX_SUMMARY};
 use super::write::{Actor, Operation, Write, check_version, debug, duplicate, run};
 use crate::error::{AppError, AppResult};
+use crate::service::perturbation;
 use crate::service::scope;
 
 /// A programme to create.
@@ -296,6 +297,7 @@ async fn enrol_in(write: &Write, input: &EnrolCase) -> AppResult<Uuid> {
         version: Set(1),
         created_at: Set(write.now),
         updated_at: Set(write.now),
+        record_key: Set(perturbation::record_key()?),
     };
     let enrolled = enrollment::Entity::insert(row)
         .exec_with_returning(txn)

@@ -19,6 +19,7 @@ use super::value::{self, Lines, MAX_NOTE};
 use super::write::{Actor, Operation, Write, check_version, debug, run};
 use super::{case as cases, feed, workflow};
 use crate::error::{AppError, AppResult};
+use crate::service::perturbation;
 
 /// Days a partner has to answer a referral when no deadline is given.
 const DEFAULT_RESPONSE_DAYS: i64 = 14;
@@ -186,6 +187,7 @@ async fn send_in(write: &Write, input: &SendReferral) -> AppResult<Uuid> {
         partner_holds: Set(true),
         created_at: Set(write.now),
         updated_at: Set(write.now),
+        record_key: Set(perturbation::record_key()?),
     };
     let sent = referral::Entity::insert(row).exec_with_returning(txn).await?;
     event(write, sent.id, None, ReferralStatus::Sent, None, event_note, write.now).await?;
@@ -261,6 +263,7 @@ async fn transition_in(write: &Write, change: &Transition, at: DateTime<Utc>) ->
             note: Set(note),
             created_at: Set(at),
             updated_at: Set(at),
+            record_key: Set(perturbation::record_key()?),
         };
         let recorded = outcome::Entity::insert(row).exec_with_returning(txn).await?;
         write.audit(AuditAction::Create, "Outcome", recorded.id, Some(case.person_id), None, Some(&recorded)).await?;

@@ -5,8 +5,10 @@
 //! [`ids`](Scoped::ids) the only way a filter reaches into a related entity, so a filter on a related
 //! entity applies that entity's scope for the caller (no yes/no oracle on rows it may not read).
 //!
-//! Every entity implements [`Guarded`]; the conditions follow the table in
-//! [`policy`](crate::service::policy). An entity without an impl cannot be loaded, listed, paged or
+//! Every entity implements [`Guarded`]; the conditions follow the tables in
+//! [`policy`](crate::service::policy): [`rows`] for every read, and [`counted`] for the one handle the
+//! statistics engine counts through ([`Scoped::counting`]), whose figures leave only through disclosure
+//! control. An entity without an impl cannot be loaded, listed, paged or
 //! filtered on (the read machinery requires `Guarded`), and the test `scope::every_table_has_a_scope`
 //! fails when a table of the database has no scope here.
 
@@ -20,12 +22,22 @@ use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilt
 use uuid::Uuid;
 
 use crate::auth::Viewer;
-use crate::service::policy::{Kind, Rows, rows};
+use crate::service::policy::{Kind, Rows, counted, rows};
+
+/// What a handle reads rows for: to serve them ([`rows`]), or to count them into statistics
+/// ([`counted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Lists, lookups, nested rows and their filters.
+    Rows,
+    /// The statistics engine's grouped counts, and the filters of statistics requests.
+    Counts,
+}
 
 /// An entity whose rows some callers may not see.
 pub trait Guarded: EntityTrait {
-    /// The rows `viewer` may see; `None` when it may see all of them.
-    fn scope(viewer: &Viewer) -> Option<Condition>;
+    /// The rows `viewer` may see (or count, by `reading`); `None` when it may see all of them.
+    fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition>;
 }
 
 /// The read handle of one caller: every read of the API starts here.
@@ -33,11 +45,20 @@ pub trait Guarded: EntityTrait {
 pub struct Scoped {
     db: DatabaseConnection,
     viewer: Viewer,
+    reading: Reading,
 }
 
 impl Scoped {
     pub fn new(db: DatabaseConnection, viewer: Viewer) -> Scoped {
-        Scoped { db, viewer }
+        Scoped { db, viewer, reading: Reading::Rows }
+    }
+
+    /// The handle the statistics engine counts through: the rows [`counted`] lets the caller's figures
+    /// count (city-wide for the roles that read statistics, even a DASHBOARD key that lists no case).
+    /// Only the statistics resolvers take it, and what they read leaves only as figures through
+    /// disclosure control; never hand it to a loader or a list.
+    pub fn counting(&self) -> Scoped {
+        Scoped { reading: Reading::Counts, ..self.clone() }
     }
 
     /// Who is reading.
@@ -53,27 +74,28 @@ impl Scoped {
 
     /// The rows of `E` the caller may see.
     pub fn find<E: Guarded>(&self) -> Select<E> {
-        E::find().filter(scope::<E>(&self.viewer))
+        E::find().filter(self.condition::<E>())
     }
 
     /// The condition limiting `E` to the caller's rows (everything when unrestricted).
     pub fn condition<E: Guarded>(&self) -> Condition {
-        scope::<E>(&self.viewer)
+        E::scope(&self.viewer, self.reading).unwrap_or_else(Condition::all)
     }
 
     /// `column` of the rows of `E` the caller may see that satisfy `condition`: the subquery a filter on
     /// a related entity uses, so that it can never match through rows the caller may not read.
     pub fn ids<E: Guarded>(&self, column: E::Column, condition: Condition) -> SelectStatement {
-        let mut select = E::find().filter(scope::<E>(&self.viewer)).filter(condition).into_query();
+        let mut select = E::find().filter(self.condition::<E>()).filter(condition).into_query();
         select.clear_selects();
         select.column((E::default(), column));
         select
     }
 }
 
-/// [`Guarded::scope`] as a condition that can always be added (everything when unrestricted).
+/// The rows of `E` `viewer` may see, as a condition that can always be added (everything when
+/// unrestricted): what commands check their targets against.
 pub fn scope<E: Guarded>(viewer: &Viewer) -> Condition {
-    E::scope(viewer).unwrap_or_else(Condition::all)
+    E::scope(viewer, Reading::Rows).unwrap_or_else(Condition::all)
 }
 
 /// No row at all.
@@ -90,9 +112,19 @@ fn own(id: Option<Uuid>) -> Uuid {
     id.unwrap_or(Uuid::nil())
 }
 
-/// The rows of `kind` the viewer sees: `None` for all, otherwise `restricted` (its own rows) or nothing.
-fn by_policy(viewer: &Viewer, kind: Kind, restricted: impl FnOnce() -> Option<Condition>) -> Option<Condition> {
-    match rows(viewer.role, kind) {
+/// The rows of `kind` the viewer sees (or counts): `None` for all, otherwise `restricted` (its own rows)
+/// or nothing.
+fn by_policy(
+    viewer: &Viewer,
+    reading: Reading,
+    kind: Kind,
+    restricted: impl FnOnce() -> Option<Condition>,
+) -> Option<Condition> {
+    let rule = match reading {
+        Reading::Rows => rows(viewer.role, kind),
+        Reading::Counts => counted(viewer.role, kind),
+    };
+    match rule {
         Rows::All => None,
         Rows::None => nothing(),
         Rows::Own => restricted(),
@@ -128,8 +160,8 @@ fn own_cases(viewer: &Viewer) -> SelectStatement {
 }
 
 /// Rows tied to a case (`column` holds the case id), visible with their case.
-fn with_case(viewer: &Viewer, column: impl ColumnTrait) -> Option<Condition> {
-    by_policy(viewer, Kind::CaseFile, || only(column.in_subquery(own_cases(viewer))))
+fn with_case(viewer: &Viewer, reading: Reading, column: impl ColumnTrait) -> Option<Condition> {
+    by_policy(viewer, reading, Kind::CaseFile, || only(column.in_subquery(own_cases(viewer))))
 }
 
 /// Ids of the persons of the viewer's own cases.
@@ -145,8 +177,8 @@ fn own_persons(viewer: &Viewer) -> SelectStatement {
 macro_rules! public {
     ($($module:ident),+) => {
         $(impl Guarded for $module::Entity {
-            fn scope(viewer: &Viewer) -> Option<Condition> {
-                by_policy(viewer, Kind::Reference, nothing)
+            fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+                by_policy(viewer, reading, Kind::Reference, nothing)
             }
         })+
     };
@@ -155,14 +187,14 @@ macro_rules! public {
 public!(region, organisation, programme, programme_category);
 
 impl Guarded for audit_event::Entity {
-    fn scope(viewer: &Viewer) -> Option<Condition> {
-        by_policy(viewer, Kind::Audit, nothing)
+    fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+        by_policy(viewer, reading, Kind::Audit, nothing)
     }
 }
 
 impl Guarded for volunteer::Entity {
-    fn scope(viewer: &Viewer) -> Option<Condition> {
-        by_policy(viewer, Kind::Volunteer, || only(volunteer::Column::Id.eq(own(viewer.volunteer_id))))
+    fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+        by_policy(viewer, reading, Kind::Volunteer, || only(volunteer::Column::Id.eq(own(viewer.volunteer_id))))
     }
 }
 
@@ -170,8 +202,10 @@ impl Guarded for volunteer::Entity {
 macro_rules! of_volunteer {
     ($($module:ident),+) => {
         $(impl Guarded for $module::Entity {
-            fn scope(viewer: &Viewer) -> Option<Condition> {
-                by_policy(viewer, Kind::Volunteer, || only($module::Column::VolunteerId.eq(own(viewer.volunteer_id))))
+            fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+                by_policy(viewer, reading, Kind::Volunteer, || {
+                    only($module::Column::VolunteerId.eq(own(viewer.volunteer_id)))
+                })
             }
         })+
     };
@@ -180,14 +214,14 @@ macro_rules! of_volunteer {
 of_volunteer!(training_attendance, award);
 
 impl Guarded for person::Entity {
-    fn scope(viewer: &Viewer) -> Option<Condition> {
-        by_policy(viewer, Kind::CaseFile, || only(person::Column::Id.in_subquery(own_persons(viewer))))
+    fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+        by_policy(viewer, reading, Kind::CaseFile, || only(person::Column::Id.in_subquery(own_persons(viewer))))
     }
 }
 
 impl Guarded for consent::Entity {
-    fn scope(viewer: &Viewer) -> Option<Condition> {
-        by_policy(viewer, Kind::CaseFile, || {
+    fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+        by_policy(viewer, reading, Kind::CaseFile, || {
             let persons = consent::Column::PersonId.in_subquery(own_persons(viewer));
             match viewer.role {
                 // A partner sees only the consents that let it hold the data: to share with partners,
@@ -206,32 +240,32 @@ impl Guarded for consent::Entity {
 }
 
 impl Guarded for case::Entity {
-    fn scope(viewer: &Viewer) -> Option<Condition> {
-        with_case(viewer, case::Column::Id)
+    fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+        with_case(viewer, reading, case::Column::Id)
     }
 }
 
 impl Guarded for case_category::Entity {
-    fn scope(viewer: &Viewer) -> Option<Condition> {
-        with_case(viewer, case_category::Column::CaseId)
+    fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+        with_case(viewer, reading, case_category::Column::CaseId)
     }
 }
 
 impl Guarded for case_status_change::Entity {
-    fn scope(viewer: &Viewer) -> Option<Condition> {
-        with_case(viewer, case_status_change::Column::CaseId)
+    fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+        with_case(viewer, reading, case_status_change::Column::CaseId)
     }
 }
 
 impl Guarded for enrollment::Entity {
-    fn scope(viewer: &Viewer) -> Option<Condition> {
-        by_policy(viewer, Kind::Enrollment, || only(enrollment::Column::CaseId.in_subquery(own_cases(viewer))))
+    fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+        by_policy(viewer, reading, Kind::Enrollment, || only(enrollment::Column::CaseId.in_subquery(own_cases(viewer))))
     }
 }
 
 impl Guarded for referral::Entity {
-    fn scope(viewer: &Viewer) -> Option<Condition> {
-        by_policy(viewer, Kind::CaseFile, || match viewer.role {
+    fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+        by_policy(viewer, reading, Kind::CaseFile, || match viewer.role {
             // Another partner's referral of the same case stays invisible, and so does a referral the
             // partner's feed told it to delete.
             Role::Partner => only(referral::Column::Id.in_subquery(held_referrals(own(viewer.organisation_id)))),
@@ -241,8 +275,8 @@ impl Guarded for referral::Entity {
 }
 
 impl Guarded for referral_event::Entity {
-    fn scope(viewer: &Viewer) -> Option<Condition> {
-        referral::Entity::scope(viewer).map(|referrals| {
+    fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+        referral::Entity::scope(viewer, reading).map(|referrals| {
             let visible =
                 Query::select().column(referral::Column::Id).from(referral::Entity).cond_where(referrals).take();
             Condition::all().add(referral_event::Column::ReferralId.in_subquery(visible))
@@ -251,8 +285,8 @@ impl Guarded for referral_event::Entity {
 }
 
 impl Guarded for outcome::Entity {
-    fn scope(viewer: &Viewer) -> Option<Condition> {
-        by_policy(viewer, Kind::CaseFile, || match viewer.role {
+    fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
+        by_policy(viewer, reading, Kind::CaseFile, || match viewer.role {
             // A partner sees the outcomes recorded on the referrals it holds.
             Role::Partner => only(outcome::Column::ReferralId.in_subquery(held_referrals(own(viewer.organisation_id)))),
             _ => only(outcome::Column::CaseId.in_subquery(own_cases(viewer))),
@@ -271,6 +305,7 @@ pub const UNSERVED_TABLES: &[(&str, &str)] = &[
     ("server_secret", "the key that seals cursors, read once at startup"),
     ("demo_keys", "the public keys of the embedded demo database, read at startup to print them"),
     ("persisted_queries", "query texts by hash (persisted queries), no data of anyone"),
+    ("statistics_budgets", "statistics cells each key published per day, read only by the budget check"),
 ];
 
 /// Tables of the [`Guarded`] entities.

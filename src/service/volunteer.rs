@@ -14,6 +14,7 @@ use super::case::check_kelurahan;
 use super::value::{self, Lines, MAX_NAME};
 use super::write::{Actor, Operation, Write, check_version, debug, run};
 use crate::error::{AppError, AppResult};
+use crate::service::perturbation;
 
 /// Most hours one training attendance may record.
 const MAX_HOURS: i32 = 500;
@@ -129,6 +130,7 @@ async fn register_in(write: &Write, input: &RegisterVolunteer) -> AppResult<Uuid
         version: Set(1),
         created_at: Set(write.now),
         updated_at: Set(write.now),
+        record_key: Set(perturbation::record_key()?),
     };
     check_kelurahan(txn, &input.home_kelurahan_code, "input.homeKelurahanCode").await?;
     check_kelurahan(txn, &input.kelurahan_code, "input.kelurahanCode").await?;

@@ -244,6 +244,9 @@ pub fn snapshot<M: ModelTrait>(model: &M) -> serde_json::Value {
     use sea_orm::IdenStatic;
     let columns = <<M::Entity as EntityTrait>::Column as Iterable>::iter();
     let object = columns
+        // A record key is no fact about the record, and whoever knew it could undo the perturbation of
+        // the statistics: it stays out of the trail and of exports.
+        .filter(|column| column.as_str() != crate::service::perturbation::RECORD_KEY_COLUMN)
         .map(|column| {
             let value = sea_orm::sea_query::value::sea_value_to_json_value(&model.get(column));
             (column.as_str().to_owned(), value)

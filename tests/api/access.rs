@@ -130,6 +130,16 @@ db_test!(each_role_lists_exactly_the_rows_it_may_see, |db| async move {
                 ("programmes", all_programmes),
                 ("organisations", all_organisations),
             ],
+            // Aggregate-only: reference data as rows, everything else only as statistics.
+            "DASHBOARD" => [
+                ("cases", 0),
+                ("volunteers", 0),
+                ("persons", 0),
+                ("referrals", 0),
+                ("outcomes", 0),
+                ("programmes", all_programmes),
+                ("organisations", all_organisations),
+            ],
             "PARTNER" => [
                 ("cases", received_cases.len() as i64),
                 ("volunteers", 0),
@@ -257,6 +267,15 @@ db_test!(node_of_every_type_is_not_found_outside_the_callers_scope, |db| async m
         // Null in its place, the key kept (Relay and GitHub's `node`), the error at its path.
         assert_eq!(response["data"], json!({ "node": null }), "{response}");
         assert_eq!(response["errors"][0]["path"], json!(["node"]), "{response}");
+        // A DASHBOARD key reaches none of them either: it reads no case-file or volunteer row at all.
+        let response = db
+            .run_as(
+                &Viewer::with_role(Role::Dashboard),
+                "query($id: ID!) { node(id: $id) { id } }",
+                json!({ "id": id.0 }),
+            )
+            .await;
+        assert_eq!(error_code(&response), Some("NOT_FOUND"), "dashboard reached {id:?}: {response}");
         // STAFF sees every one of them.
         let staff = db.data("query($id: ID!) { node(id: $id) { id } }", json!({ "id": id.0 })).await;
         assert_eq!(staff["node"]["id"], id.0);
@@ -393,22 +412,30 @@ db_test!(personal_fields_follow_role_and_consent, |db| async move {
     assert_eq!(person_fields(&db, &partner, with_consent).await, masked_only, "partner, consent given");
     assert_eq!(person_fields(&db, &partner, without_consent).await, all_forbidden, "partner, no consent");
     assert_eq!(person_fields(&db, &volunteer, own_person).await, masked_only, "volunteer, own case");
-    for role in [Role::Dashboard, Role::Admin] {
-        assert_eq!(person_fields(&db, &Viewer::with_role(role), with_consent).await, all_forbidden, "{role:?}");
-    }
+    assert_eq!(person_fields(&db, &Viewer::with_role(Role::Admin), with_consent).await, all_forbidden, "ADMIN");
+    let dashboard = db
+        .run_as(
+            &Viewer::with_role(Role::Dashboard),
+            "query($id: ID!) { person(id: $id) { ageBand } }",
+            json!({ "id": encode(NodeType::Person, with_consent).0 }),
+        )
+        .await;
+    assert_eq!(error_code(&dashboard), Some("NOT_FOUND"), "DASHBOARD reads no person: {dashboard}");
 
     // The case narrative follows the person's data; volunteer names follow the volunteer.
     let query = "query($id: ID!) { volunteer(id: $id) { fullName phone status } }";
     let id = json!({ "id": encode(NodeType::Volunteer, cast.volunteer).0 });
     assert!(db.run_as(&staff, query, id.clone()).await.get("errors").is_none());
     assert!(db.run_as(&volunteer, query, id.clone()).await.get("errors").is_none());
+    let admin = db.run_as(&Viewer::with_role(Role::Admin), query, id.clone()).await;
+    assert_eq!(error_code(&admin), Some("FORBIDDEN"));
+    assert!(admin["data"]["volunteer"]["fullName"].is_null());
+    assert!(admin["data"]["volunteer"]["status"].is_string(), "non-personal fields still served");
     let dashboard = db.run_as(&Viewer::with_role(Role::Dashboard), query, id.clone()).await;
-    assert_eq!(error_code(&dashboard), Some("FORBIDDEN"));
-    assert!(dashboard["data"]["volunteer"]["fullName"].is_null());
-    assert!(dashboard["data"]["volunteer"]["status"].is_string(), "non-personal fields still served");
+    assert_eq!(error_code(&dashboard), Some("NOT_FOUND"), "DASHBOARD reads no volunteer row: {dashboard}");
     let summaries = db
         .run_as(
-            &Viewer::with_role(Role::Dashboard),
+            &Viewer::with_role(Role::Admin),
             "{ cases(first: 3) { nodes { summary referenceNumber } } }",
             Value::Null,
         )

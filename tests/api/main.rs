@@ -5,6 +5,7 @@
 //! unset or unreachable PostgreSQL fails the PostgreSQL half instead of skipping it.
 
 mod cluster;
+mod reader;
 mod server;
 mod support;
 
@@ -13,6 +14,7 @@ mod browser;
 mod costs;
 mod database_file;
 mod derived;
+mod disclosure;
 mod errors;
 mod faults;
 mod feed;
@@ -25,6 +27,7 @@ mod nesting;
 mod ops;
 mod outcome_stats;
 mod paging;
+mod perturbation;
 mod privacy;
 mod programme_stats;
 mod schema;

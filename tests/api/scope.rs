@@ -83,7 +83,9 @@ fn oracle(world: &World, viewer: &Viewer) -> Visible {
         ids.map(|id| encode(node, id).0).collect()
     };
     let (cases, referrals, volunteers): (BTreeSet<Uuid>, BTreeSet<Uuid>, BTreeSet<Uuid>) = match viewer.role {
-        Role::Staff | Role::Dashboard | Role::Admin => (
+        // Aggregate-only: statistics and reference data, no case-file or volunteer row.
+        Role::Dashboard => (BTreeSet::new(), BTreeSet::new(), BTreeSet::new()),
+        Role::Staff | Role::Admin => (
             world.cases.iter().map(|c| c.id).collect(),
             world.referrals.iter().map(|r| r.id).collect(),
             world.volunteers.iter().map(|v| v.id).collect(),
@@ -103,7 +105,7 @@ fn oracle(world: &World, viewer: &Viewer) -> Visible {
         }
     };
     let persons: BTreeSet<Uuid> = match viewer.role {
-        Role::Staff | Role::Dashboard | Role::Admin => world.persons.iter().map(|p| p.id).collect(),
+        Role::Staff | Role::Admin => world.persons.iter().map(|p| p.id).collect(),
         _ => world.cases.iter().filter(|c| cases.contains(&c.id)).map(|c| c.person_id).collect(),
     };
     let consents = world.consents.iter().filter(|c| {
@@ -414,14 +416,15 @@ db_test!(free_text_is_personal_data_and_actor_labels_name_no_keys, |db| async mo
     }
     assert!(response["data"]["referral"]["note"].is_null());
 
-    // DASHBOARD and ADMIN read no free text; STAFF reads all, with full actor labels.
-    for role in [Role::Dashboard, Role::Admin] {
-        let response = db.run_as(&Viewer::with_role(role), FREE_TEXT, json!({ "id": consented })).await;
-        let refused = forbidden_paths(&response);
-        for path in ["referral.note", "referral.case.summary", "referral.case.statusHistory.note"] {
-            assert!(refused.contains(path), "{role:?} {path}: {response}");
-        }
+    // ADMIN reads no free text, DASHBOARD not even the referral; STAFF reads all, with full actor labels.
+    let response = db.run_as(&Viewer::with_role(Role::Admin), FREE_TEXT, json!({ "id": consented })).await;
+    let refused = forbidden_paths(&response);
+    for path in ["referral.note", "referral.case.summary", "referral.case.statusHistory.note"] {
+        assert!(refused.contains(path), "ADMIN {path}: {response}");
     }
+    let response = db.run_as(&Viewer::with_role(Role::Dashboard), FREE_TEXT, json!({ "id": consented })).await;
+    assert_eq!(error_code(&response), Some("NOT_FOUND"), "{response}");
+    assert!(response["data"].is_null() || response["data"]["referral"].is_null(), "{response}");
     let staff = db.run(FREE_TEXT, json!({ "id": without })).await;
     assert!(forbidden_paths(&staff).is_empty(), "{staff}");
     assert!(staff["data"]["referral"]["case"]["summary"].is_string(), "{staff}");

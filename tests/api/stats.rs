@@ -4,7 +4,6 @@
 use chrono::{TimeZone, Utc};
 use entity::case;
 use entity::enums::CaseStatus;
-use psm_api::config::ApiConfig;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -12,12 +11,17 @@ use serde_json::{Value, json};
 use crate::support::{TestDb, db_test, error_code};
 
 /// A configuration without suppression (k = 1), to compare exact figures.
-fn exact() -> ApiConfig {
-    ApiConfig { minimum_cell_size: 1, ..ApiConfig::default() }
+/// Figures as STAFF reads them with `exact: true`, or as every other request gets them (perturbed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Figures {
+    Exact,
+    Published,
 }
+use Figures::{Exact, Published};
 
-const STATS: &str = "query($groupBy: [CaseDimension!]!, $filter: CaseFilter, $period: StatsPeriod) {
-  caseStats(groupBy: $groupBy, filter: $filter, period: $period) {
+const STATS: &str =
+    "query($exact: Boolean = false, $groupBy: [CaseDimension!]!, $filter: CaseFilter, $period: StatsPeriod) {
+  caseStats(exact: $exact, groupBy: $groupBy, filter: $filter, period: $period) {
     minimumCellSize
     total { count { value suppressed } open { value suppressed } closed { value suppressed } }
     groups {
@@ -32,15 +36,16 @@ async fn total_count(db: &TestDb, filter: Value) -> i64 {
     data["cases"]["totalCount"].as_i64().expect("totalCount")
 }
 
-async fn stats(db: &TestDb, config: ApiConfig, variables: Value) -> Value {
-    let response = db.run_with(config, STATS, variables).await;
+async fn stats(db: &TestDb, figures: Figures, mut variables: Value) -> Value {
+    variables["exact"] = json!(figures == Exact);
+    let response = db.run(STATS, variables).await;
     assert!(response.get("errors").is_none(), "{response:#}");
     response["data"]["caseStats"].clone()
 }
 
 db_test!(case_stats_agree_with_the_list_api, |db| async move {
     db.seed(600).await;
-    let data = stats(&db, exact(), json!({ "groupBy": ["DISTRICT", "STATUS"] })).await;
+    let data = stats(&db, Exact, json!({ "groupBy": ["DISTRICT", "STATUS"] })).await;
     let groups = data["groups"].as_array().expect("groups");
     assert!(groups.len() > 10);
     let mut sum = 0;
@@ -62,7 +67,7 @@ db_test!(case_stats_agree_with_the_list_api, |db| async move {
     assert_eq!(sum, total_count(&db, Value::Null).await);
 
     let data =
-        stats(&db, exact(), json!({ "groupBy": ["CATEGORY"], "filter": { "urgency": ["HIGH", "EMERGENCY"] } })).await;
+        stats(&db, Exact, json!({ "groupBy": ["CATEGORY"], "filter": { "urgency": ["HIGH", "EMERGENCY"] } })).await;
     for group in data["groups"].as_array().expect("groups") {
         let category = group["key"]["category"].as_str().expect("category");
         let expected = total_count(&db, json!({ "categories": [category], "urgency": ["HIGH", "EMERGENCY"] })).await;
@@ -95,7 +100,7 @@ db_test!(month_buckets_follow_the_city_time_zone_and_keep_empty_months, |db| asy
         "filter": { "referenceNumber": target.reference_number },
         "period": { "from": "2025-05-01T00:00:00+08:00", "before": "2025-08-01T00:00:00+08:00" },
     });
-    let data = stats(&db, exact(), variables).await;
+    let data = stats(&db, Exact, variables).await;
     let months: Vec<(&str, i64)> = data["groups"]
         .as_array()
         .expect("groups")
@@ -109,7 +114,7 @@ db_test!(month_buckets_follow_the_city_time_zone_and_keep_empty_months, |db| asy
         "groupBy": ["OPENED_MONTH"],
         "period": { "from": "2024-01-01T00:00:00+08:00", "before": "2025-01-01T00:00:00+08:00" },
     });
-    let data = stats(&db, exact(), variables).await;
+    let data = stats(&db, Exact, variables).await;
     let groups = data["groups"].as_array().expect("groups");
     assert_eq!(groups.len(), 12);
     for (month, group) in groups.iter().enumerate() {
@@ -125,19 +130,35 @@ db_test!(month_buckets_follow_the_city_time_zone_and_keep_empty_months, |db| asy
     }
 });
 
-db_test!(small_counts_are_suppressed_and_cannot_be_recovered, |db| async move {
+db_test!(published_counts_are_perturbed_small_ones_suppressed_and_no_line_pins_one, |db| async move {
+    use entity::region;
+    use psm_api::service::perturbation::PTable;
+
     db.seed(600).await;
+    let ptable = PTable::built_in();
+    let kelurahan: Vec<String> = region::Entity::find()
+        .filter(region::Column::Level.eq(entity::enums::RegionLevel::Subdistrict))
+        .all(&db.db)
+        .await
+        .expect("kelurahan")
+        .into_iter()
+        .map(|r| r.code)
+        .collect();
     let mut suppressed_seen = 0;
     for group_by in
         [json!(["KELURAHAN"]), json!(["URGENCY"]), json!(["SOURCE", "URGENCY"]), json!(["KELURAHAN", "STATUS"])]
     {
-        let data = stats(&db, ApiConfig::default(), json!({ "groupBy": group_by })).await;
+        let data = stats(&db, Published, json!({ "groupBy": group_by })).await;
         assert_eq!(data["minimumCellSize"], 5);
         let groups = data["groups"].as_array().expect("groups");
-        let mut hidden_counts = 0;
-        for group in groups {
-            let cells = [&group["count"], &group["open"], &group["closed"]];
-            for cell in cells {
+        // What a reader knows of each count, and the equations between the true counts: count = open +
+        // closed in every group; along one dimension, the groups (those missing published as 0) make the
+        // total.
+        let mut bounds: Vec<crate::reader::Bounds> = Vec::new();
+        let mut equations: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut push = |group: &Value, bounds: &mut Vec<crate::reader::Bounds>| {
+            let base = bounds.len();
+            for cell in [&group["count"], &group["open"], &group["closed"]] {
                 match cell["value"].as_i64() {
                     Some(value) => {
                         assert!(value == 0 || value >= 5, "{group_by}: published {value}");
@@ -148,24 +169,35 @@ db_test!(small_counts_are_suppressed_and_cannot_be_recovered, |db| async move {
                         suppressed_seen += 1;
                     }
                 }
+                bounds.push(crate::reader::cell(ptable, 5, cell));
             }
-            // count = open + closed: never exactly one of the three hidden.
-            assert_ne!(cells.iter().filter(|c| c["suppressed"] == true).count(), 1, "{group_by}: {group}");
             if group["count"]["suppressed"] == true {
-                hidden_counts += 1;
                 assert!(group["closureRate"].is_null());
             }
-        }
+            equations.push((base, vec![base + 1, base + 2]));
+            base
+        };
+        let mut bases: Vec<usize> = groups.iter().map(|group| push(group, &mut bounds)).collect();
+        let total = push(&data["total"], &mut bounds);
         if group_by.as_array().map(Vec::len) == Some(1) {
-            // The groups add up to the published total: not exactly one of them may be hidden.
-            assert_ne!(hidden_counts, 1, "{group_by}: one hidden group is recoverable from the total");
+            let listed: Vec<String> = groups.iter().map(|g| g["key"].to_string()).collect();
+            let domain = if group_by[0] == "URGENCY" { 4 } else { kelurahan.len() };
+            for _ in listed.len()..domain {
+                let zero = json!({ "value": 0, "suppressed": false });
+                bases.push(push(&json!({ "count": zero, "open": zero, "closed": zero }), &mut bounds));
+            }
+            for measure in 0..3 {
+                equations.push((total + measure, bases.iter().map(|b| b + measure).collect()));
+            }
         }
+        let bounds = crate::reader::propagate(bounds, &equations);
+        assert!(crate::reader::pinned(&bounds, 5).is_empty(), "{group_by}: a count is pinned: {bounds:?}");
     }
     assert!(suppressed_seen > 0, "the data should have small cells for this test to mean anything");
     // Months in the future are true zeros: shown as 0, not suppressed.
     let data = stats(
         &db,
-        ApiConfig::default(),
+        Published,
         json!({ "groupBy": ["OPENED_MONTH"], "period": { "from": "2030-01-01T00:00:00+08:00", "before": "2030-03-01T00:00:00+08:00" } }),
     )
     .await;
@@ -199,7 +231,7 @@ db_test!(every_time_bucket_is_labelled_alike_in_sql_and_in_the_gap_filling, |db|
     for (dimension, buckets) in
         [("OPENED_DAY", 731), ("OPENED_WEEK", 105), ("OPENED_MONTH", 24), ("OPENED_QUARTER", 8), ("OPENED_YEAR", 2)]
     {
-        let data = stats(&db, exact(), json!({ "groupBy": [dimension], "period": period })).await;
+        let data = stats(&db, Exact, json!({ "groupBy": [dimension], "period": period })).await;
         let groups = data["groups"].as_array().expect("groups");
         // A label formatted differently in SQL would show up twice: once counted, once as an empty bucket.
         assert_eq!(groups.len(), buckets, "{dimension}");
@@ -221,7 +253,7 @@ db_test!(as_of_figures_stay_put_when_cases_change_afterwards, |db| async move {
     let as_of = Utc.with_ymd_and_hms(2026, 5, 31, 16, 0, 0).single().expect("instant");
     let variables = json!({ "groupBy": ["STATUS"], "asOf": as_of.to_rfc3339() });
     let query = "query($groupBy: [CaseDimension!]!, $asOf: DateTime) {
-        caseStats(groupBy: $groupBy, asOf: $asOf) { asOf total { count { value } } groups { key { status } count { value } } }
+        caseStats(exact: true, groupBy: $groupBy, asOf: $asOf) { asOf total { count { value } } groups { key { status } count { value } } }
     }";
     let figures = |response: Value| -> BTreeMap<String, i64> {
         let stats = &response["data"]["caseStats"];
@@ -234,7 +266,7 @@ db_test!(as_of_figures_stay_put_when_cases_change_afterwards, |db| async move {
             })
             .collect()
     };
-    let before = figures(db.run_with(exact(), query, variables.clone()).await);
+    let before = figures(db.run(query, variables.clone()).await);
 
     // An independent computation from the histories: each case opened by then, in its last status by then.
     let cases = case::Entity::find().all(&db.db).await.expect("cases");
@@ -284,9 +316,9 @@ db_test!(as_of_figures_stay_put_when_cases_change_afterwards, |db| async move {
             .take();
         db.db.execute(&insert).await.expect("history");
     }
-    let after = figures(db.run_with(exact(), query, variables).await);
+    let after = figures(db.run(query, variables).await);
     assert_eq!(before, after, "figures as of a past instant changed");
-    let current = figures(db.run_with(exact(), query, json!({ "groupBy": ["STATUS"] })).await);
+    let current = figures(db.run(query, json!({ "groupBy": ["STATUS"] })).await);
     assert_eq!(current.keys().collect::<Vec<_>>(), vec!["CLOSED"], "today every case is closed");
 
     let response = db.run(query, json!({ "groupBy": [], "asOf": "2100-01-01T00:00:00Z" })).await;
@@ -304,11 +336,11 @@ fn percentile(sorted: &[f64], fraction: f64) -> Option<f64> {
 db_test!(days_to_close_percentiles_are_exact, |db| async move {
     use std::collections::BTreeMap;
     db.seed(600).await;
-    let query = "{ caseStats(groupBy: [DISTRICT]) {
+    let query = "{ caseStats(exact: true, groupBy: [DISTRICT]) {
         total { medianDaysToClose p90DaysToClose }
         groups { key { district { code } } closed { value } medianDaysToClose p90DaysToClose }
     } }";
-    let response = db.run_with(exact(), query, Value::Null).await;
+    let response = db.run(query, Value::Null).await;
     assert!(response.get("errors").is_none(), "{response:#}");
     let cases =
         case::Entity::find().filter(case::Column::Status.eq(CaseStatus::Closed)).all(&db.db).await.expect("cases");
@@ -340,7 +372,7 @@ db_test!(days_to_close_percentiles_are_exact, |db| async move {
 db_test!(referral_funnel_per_partner_agrees_with_the_list_api, |db| async move {
     use entity::referral;
     db.seed(800).await;
-    let query = "{ referralStats(groupBy: [RECEIVING_ORGANISATION]) {
+    let query = "{ referralStats(exact: true, groupBy: [RECEIVING_ORGANISATION]) {
         total { sent { value } }
         groups {
             key { receivingOrganisation { id } }
@@ -348,7 +380,7 @@ db_test!(referral_funnel_per_partner_agrees_with_the_list_api, |db| async move {
             withdrawn { value } expired { value } responded { value } acceptanceRate medianHoursToRespond
         }
     } }";
-    let response = db.run_with(exact(), query, Value::Null).await;
+    let response = db.run(query, Value::Null).await;
     assert!(response.get("errors").is_none(), "{response:#}");
     let referrals = referral::Entity::find().all(&db.db).await.expect("referrals");
     let stats = &response["data"]["referralStats"];
@@ -428,11 +460,11 @@ db_test!(volunteer_stats_and_coverage_agree_with_the_list_api, |db| async move {
         .date_naive()
         .checked_sub_months(chrono::Months::new(24))
         .expect("date");
-    let query = "{ volunteerStats(groupBy: [DISTRICT, STATUS]) {
+    let query = "{ volunteerStats(exact: true, groupBy: [DISTRICT, STATUS]) {
         total { volunteers { value } }
         groups { key { district { code } status } volunteers { value } active { value } trained { value } casesReported { value } }
     } }";
-    let response = db.run_with(exact(), query, Value::Null).await;
+    let response = db.run(query, Value::Null).await;
     assert!(response.get("errors").is_none(), "{response:#}");
     let stats = &response["data"]["volunteerStats"];
     let cases = case::Entity::find().all(&db.db).await.expect("cases");
@@ -478,15 +510,15 @@ db_test!(volunteer_stats_and_coverage_agree_with_the_list_api, |db| async move {
 
     let before = db.statements();
     let response = db
-        .run_with(
-            exact(),
-            "{ volunteerCoverage { kelurahan { code name parent { code } } activeVolunteers { value } openCases { value } } }",
+        .run(
+            "{ volunteerCoverage(exact: true) { kelurahan { code name parent { code } } activeVolunteers { value } openCases { value } } }",
             Value::Null,
         )
         .await;
     assert!(response.get("errors").is_none(), "{response:#}");
-    // One statement for the counts and the kelurahan themselves, one batch for their kecamatan.
-    assert_eq!(db.statements() - before, 2);
+    // One statement for the counts and the kelurahan themselves, one batch for their kecamatan, and the
+    // audit record of the request.
+    assert_eq!(db.statements() - before, 3);
     let rows = response["data"]["volunteerCoverage"].as_array().expect("rows").clone();
     assert_eq!(rows.len(), 52);
     for row in &rows {
@@ -524,7 +556,7 @@ db_test!(referral_stats_as_of_stay_put_when_referrals_change_afterwards, |db| as
     db.seed(800).await;
     let as_of = Utc.with_ymd_and_hms(2026, 5, 31, 16, 0, 0).single().expect("instant");
     let query = "query($asOf: DateTime, $groupBy: [ReferralDimension!]!) {
-        referralStats(groupBy: $groupBy, asOf: $asOf) {
+        referralStats(exact: true, groupBy: $groupBy, asOf: $asOf) {
             asOf
             total { sent { value } responded { value } medianHoursToRespond medianHoursToComplete }
             groups { key { status reason } sent { value } }
@@ -534,7 +566,7 @@ db_test!(referral_stats_as_of_stay_put_when_referrals_change_afterwards, |db| as
     let run = |variables: Value| {
         let db = &db;
         async move {
-            let response = db.run_with(exact(), query, variables).await;
+            let response = db.run(query, variables).await;
             assert!(response.get("errors").is_none(), "{response:#}");
             response["data"]["referralStats"].clone()
         }

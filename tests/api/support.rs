@@ -181,7 +181,9 @@ impl TestDb {
         self.run_as_with(viewer, ApiConfig::default(), query, variables).await
     }
 
-    async fn run_as_with(&self, viewer: &Viewer, config: ApiConfig, query: &str, variables: Value) -> Value {
+    /// Runs a GraphQL query as `viewer` against a schema with the given configuration. Each call builds
+    /// its own schema, as another replica of the server would.
+    pub async fn run_as_with(&self, viewer: &Viewer, config: ApiConfig, query: &str, variables: Value) -> Value {
         let schema = graphql::schema(config, self.cursor_key);
         let request = Request::new(query).variables(Variables::from_json(variables));
         let response = graphql::execute(&schema, request, &self.db, viewer).await;

@@ -1,6 +1,8 @@
 //! Root fields for aggregate statistics: `caseStats`, `referralStats`, `outcomeStats`, `programmeStats`
 //! and `volunteerStats`, each one grouped SQL statement run through the
-//! [`aggregate`](crate::graphql::aggregate) engine, suppressed before it leaves; and `volunteerCoverage`.
+//! [`aggregate`](crate::graphql::aggregate) engine, published through disclosure control unless STAFF
+//! ask for exact figures; and `volunteerCoverage`. The request side of disclosure control (inputs,
+//! budget, audit) is [`disclosure`](crate::graphql::disclosure).
 
 use async_graphql::{Context, Object};
 use chrono::{DateTime, Utc};
@@ -15,11 +17,12 @@ use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 use crate::graphql::aggregate::{
-    self, Bucket, Fact, Published, PublishedGroup, Settings, count_where, days_between, percentile, uuid_text,
+    self, Bucket, Count, Fact, Published, PublishedGroup, Settings, days_between, percentile, uuid_text,
 };
-use crate::graphql::guard as policy;
+use crate::graphql::disclosure::{self, Time};
 use crate::graphql::loaders;
 use crate::graphql::types::case::CaseFilter;
+use crate::graphql::types::db;
 use crate::graphql::types::organisation::Organisation;
 use crate::graphql::types::outcome::OutcomeFilter;
 use crate::graphql::types::programme::{Programme, ProgrammeFilter};
@@ -33,170 +36,187 @@ use crate::graphql::types::stats::{
 };
 use crate::graphql::types::volunteer::Volunteer;
 use crate::graphql::types::volunteer::VolunteerFilter;
-use crate::graphql::types::{config, db};
-use crate::service::suppression::{Equation, suppress};
-use entity::enums::Role;
+use crate::service::suppression::{Equation, Hidden, suppress};
 
 #[derive(Default)]
 pub struct StatsQuery;
 
-/// The settings of one statistics request. Statistics are city-wide figures for STAFF, DASHBOARD and
-/// ADMIN keys; volunteers and partners work from their own lists. Only STAFF, who may read the personal
-/// data behind every figure, may ask for `exact` (unsuppressed) figures.
-fn settings(ctx: &Context<'_>, exact: bool) -> AppResult<Settings> {
-    policy::require(ctx, &[Role::Staff, Role::Dashboard, Role::Admin], "read city-wide statistics")?;
-    if exact {
-        policy::require(ctx, &[Role::Staff], "ask for exact (unsuppressed) statistics")?;
-    }
-    let config = config(ctx)?;
-    Ok(Settings {
-        minimum_cell_size: if exact { 1 } else { u64::from(std::cmp::max(config.minimum_cell_size, 1)) },
-        offset: config.city_offset(),
-        max_buckets: config.max_buckets as usize,
-    })
-}
-
 #[Object]
 impl StatsQuery {
     /// Case counts (all, open, closed, closure rate, median and 90th percentile days to close) for the
-    /// cases matching `filter`, grouped by up to two dimensions, computed in one SQL statement. Counts
-    /// below `minimumCellSize` are suppressed, and so are the counts that would let a suppressed one be
-    /// worked out (see `Cell`). Time dimensions need a `period`, and return every bucket in it, zeros
-    /// included.
+    /// cases matching `filter`, grouped by up to two dimensions, computed in one SQL statement. Unless
+    /// exact, every count is perturbed by a small adjustment fixed by the cases it counts, perturbed
+    /// counts from 1 to `minimumCellSize - 1` are suppressed (see `Cell`), and instants must be whole
+    /// days in the city's time zone. Time dimensions need a `period`, and return every bucket in it,
+    /// zeros included.
     async fn case_stats(
         &self,
         ctx: &Context<'_>,
         #[graphql(
-            desc = "STAFF only: exact figures, nothing suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
+            desc = "STAFF only: exact figures, nothing perturbed or suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
             default
         )]
         exact: bool,
-        #[graphql(desc = "Which cases to count; the same filter as `cases`.")] filter: Option<CaseFilter>,
+        #[graphql(
+            desc = "Which cases to count; the same filter as `cases`. Unless exact: no `referenceNumber`, instants at midnight in the city, and `reportingVolunteerId` only for keys that read volunteers."
+        )]
+        filter: Option<CaseFilter>,
         #[graphql(desc = "Up to two dimensions to group by (at most one of them a time dimension).", default)]
         group_by: Vec<CaseDimension>,
-        #[graphql(desc = "The span a time dimension covers; required with one, and it also limits the cases counted.")]
+        #[graphql(
+            desc = "The span a time dimension covers; required with one, and it also limits the cases counted. Unless exact, both ends are midnights in the city."
+        )]
         period: Option<StatsPeriod>,
         #[graphql(
-            desc = "Figures as they stood at this past instant: cases opened by then, each in the status its history gives it then. Reproduces a published figure however the cases changed since. Default: now."
+            desc = "Figures as they stood at this past instant: cases opened by then, each in the status its history gives it then. Reproduces a published figure however the cases changed since. Unless exact, a midnight in the city. Default: now."
         )]
         as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<CaseStats> {
-        let instant = aggregate::as_of(as_of)?;
-        let settings = settings(ctx, exact)?;
-        let scoped = crate::graphql::guard::scoped(ctx)?;
-        // Statistics count only rows the caller sees, like every other read.
-        let condition = filter.unwrap_or_default().condition(scoped)?.add(scoped.condition::<entity::case::Entity>());
-        let durations = selected(ctx, &["medianDaysToClose", "p90DaysToClose"]);
-        let fact = CaseFact { as_of, durations };
-        let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
-        let Published { total, groups } = published;
-        // Keys are resolved together, so that their loaders batch them: one statement per kind of key.
-        let keys = try_join_all(groups.iter().map(|group| case_key(ctx, &group_by, group))).await?;
-        let shaped = groups.into_iter().zip(keys).map(|(group, key)| case_group(group, key)).collect();
-        Ok(CaseStats {
-            minimum_cell_size: settings.minimum_cell_size as i32,
-            as_of: instant,
-            total: case_group(total, CaseStatsKey::default()),
-            groups: shaped,
+        disclosure::audited(ctx, exact, async {
+            let instant = aggregate::as_of(as_of)?;
+            let settings = disclosure::settings(ctx, exact)?;
+            disclosure::check_inputs(&settings, &[&filter, &Time { as_of, period }])?;
+            if group_by.contains(&CaseDimension::ReportingVolunteer) {
+                disclosure::require_volunteer_rows(ctx, "group by REPORTING_VOLUNTEER")?;
+            }
+            if filter.as_ref().is_some_and(|filter| filter.reporting_volunteer_id.is_some()) {
+                disclosure::require_volunteer_rows(ctx, "filter by `reportingVolunteerId`")?;
+            }
+            // Statistics count the rows the caller's figures may count (city-wide), and filters match
+            // through them; the figures leave only through disclosure control.
+            let counting = crate::graphql::guard::scoped(ctx)?.counting();
+            let condition =
+                filter.unwrap_or_default().condition(&counting)?.add(counting.condition::<entity::case::Entity>());
+            let durations = selected(ctx, &["medianDaysToClose", "p90DaysToClose"]);
+            let fact = CaseFact { as_of, durations };
+            let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
+            disclosure::charge(ctx, &settings, published.cells).await?;
+            let Published { total, groups, cells } = published;
+            // Keys are resolved together, so that their loaders batch them: one statement per kind of key.
+            let keys = try_join_all(groups.iter().map(|group| case_key(ctx, &group_by, group))).await?;
+            let shaped = groups.into_iter().zip(keys).map(|(group, key)| case_group(group, key)).collect();
+            let stats = CaseStats {
+                minimum_cell_size: settings.minimum_cell_size as i32,
+                as_of: instant,
+                total: case_group(total, CaseStatsKey::default()),
+                groups: shaped,
+            };
+            Ok((stats, cells))
         })
+        .await
     }
 
     /// Referral counts (the funnel: sent, pending, accepted, declined, completed, withdrawn, expired),
     /// acceptance rate and median hours to respond and to complete, for the referrals matching `filter`,
-    /// grouped by up to two dimensions in one SQL statement, with small counts suppressed as in
-    /// `caseStats`.
+    /// grouped by up to two dimensions in one SQL statement, published as in `caseStats`.
     async fn referral_stats(
         &self,
         ctx: &Context<'_>,
         #[graphql(
-            desc = "STAFF only: exact figures, nothing suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
+            desc = "STAFF only: exact figures, nothing perturbed or suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
             default
         )]
         exact: bool,
-        #[graphql(desc = "Which referrals to count; the same filter as `referrals`.")] filter: Option<ReferralFilter>,
+        #[graphql(
+            desc = "Which referrals to count; the same filter as `referrals`. Unless exact: no `caseId`, and instants at midnight in the city."
+        )]
+        filter: Option<ReferralFilter>,
         #[graphql(desc = "Up to two dimensions to group by (at most one of them a time dimension).", default)]
         group_by: Vec<ReferralDimension>,
         #[graphql(
-            desc = "The span a time dimension covers; required with one, and it also limits the referrals counted."
+            desc = "The span a time dimension covers; required with one, and it also limits the referrals counted. Unless exact, both ends are midnights in the city."
         )]
         period: Option<StatsPeriod>,
         #[graphql(
-            desc = "Figures as they stood at this past instant, from the referrals' event log: referrals sent by then, each in the status (and with the reason) of its last event by then; answers and completions after it do not count, and the median hours use only events up to it. Filters on status and reason apply to that status and reason; the other fields are today's. Default: now."
+            desc = "Figures as they stood at this past instant, from the referrals' event log: referrals sent by then, each in the status (and with the reason) of its last event by then; answers and completions after it do not count, and the median hours use only events up to it. Filters on status and reason apply to that status and reason; the other fields are today's. Unless exact, a midnight in the city. Default: now."
         )]
         as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<ReferralStats> {
-        let instant = aggregate::as_of(as_of)?;
-        let settings = settings(ctx, exact)?;
-        let scoped = crate::graphql::guard::scoped(ctx)?;
-        // Statistics count only rows the caller sees, like every other read.
-        let condition =
-            filter.unwrap_or_default().condition(scoped)?.add(scoped.condition::<entity::referral::Entity>());
-        let durations = selected(ctx, &["medianHoursToRespond", "medianHoursToComplete"]);
-        let fact = ReferralFact { as_of, durations };
-        let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
-        let Published { total, groups } = published;
-        let keys = try_join_all(groups.iter().map(|group| referral_key(ctx, &group_by, group))).await?;
-        let shaped = groups.into_iter().zip(keys).map(|(group, key)| referral_group(group, key)).collect();
-        Ok(ReferralStats {
-            minimum_cell_size: settings.minimum_cell_size as i32,
-            as_of: instant,
-            total: referral_group(total, ReferralStatsKey::default()),
-            groups: shaped,
+        disclosure::audited(ctx, exact, async {
+            let instant = aggregate::as_of(as_of)?;
+            let settings = disclosure::settings(ctx, exact)?;
+            disclosure::check_inputs(&settings, &[&filter, &Time { as_of, period }])?;
+            let counting = crate::graphql::guard::scoped(ctx)?.counting();
+            let condition =
+                filter.unwrap_or_default().condition(&counting)?.add(counting.condition::<entity::referral::Entity>());
+            let durations = selected(ctx, &["medianHoursToRespond", "medianHoursToComplete"]);
+            let fact = ReferralFact { as_of, durations };
+            let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
+            disclosure::charge(ctx, &settings, published.cells).await?;
+            let Published { total, groups, cells } = published;
+            let keys = try_join_all(groups.iter().map(|group| referral_key(ctx, &group_by, group))).await?;
+            let shaped = groups.into_iter().zip(keys).map(|(group, key)| referral_group(group, key)).collect();
+            let stats = ReferralStats {
+                minimum_cell_size: settings.minimum_cell_size as i32,
+                as_of: instant,
+                total: referral_group(total, ReferralStatsKey::default()),
+                groups: shaped,
+            };
+            Ok((stats, cells))
         })
+        .await
     }
 
     /// Outcome counts (all, by outcome group, verified) and the share verified, for the outcomes matching
-    /// `filter`, grouped by up to two dimensions in one SQL statement, with small counts suppressed as in
-    /// `caseStats`. Counts by outcome type come from grouping by TYPE.
+    /// `filter`, grouped by up to two dimensions in one SQL statement, published as in `caseStats`.
+    /// Counts by outcome type come from grouping by TYPE.
     async fn outcome_stats(
         &self,
         ctx: &Context<'_>,
         #[graphql(
-            desc = "STAFF only: exact figures, nothing suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
+            desc = "STAFF only: exact figures, nothing perturbed or suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
             default
         )]
         exact: bool,
-        #[graphql(desc = "Which outcomes to count; the same filter as `outcomes`.")] filter: Option<OutcomeFilter>,
+        #[graphql(
+            desc = "Which outcomes to count; the same filter as `outcomes`. Unless exact: no `caseId`, and instants at midnight in the city."
+        )]
+        filter: Option<OutcomeFilter>,
         #[graphql(desc = "Up to two dimensions to group by (at most one of them a time dimension).", default)]
         group_by: Vec<OutcomeDimension>,
         #[graphql(
-            desc = "The span a time dimension covers (on `recordedAt`); required with one, and it also limits the outcomes counted."
+            desc = "The span a time dimension covers (on `recordedAt`); required with one, and it also limits the outcomes counted. Unless exact, both ends are midnights in the city."
         )]
         period: Option<StatsPeriod>,
         #[graphql(
-            desc = "Figures as they stood at this past instant: outcomes recorded, and entered in the system, by then; verified only if verified by then. Outcome type, group, case and programme are today's. Default: now."
+            desc = "Figures as they stood at this past instant: outcomes recorded, and entered in the system, by then; verified only if verified by then. Outcome type, group, case and programme are today's. Unless exact, a midnight in the city. Default: now."
         )]
         as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<OutcomeStats> {
-        let instant = aggregate::as_of(as_of)?;
-        let settings = settings(ctx, exact)?;
-        let scoped = crate::graphql::guard::scoped(ctx)?;
-        // Statistics count only rows the caller sees, like every other read.
-        let condition =
-            filter.unwrap_or_default().condition(scoped)?.add(scoped.condition::<entity::outcome::Entity>());
-        let fact = OutcomeFact { as_of };
-        let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
-        let Published { total, groups } = published;
-        let keys = outcome_keys(ctx, &group_by, &groups).await?;
-        let shaped = groups.into_iter().zip(keys).map(|(group, key)| outcome_group(group, key)).collect();
-        Ok(OutcomeStats {
-            minimum_cell_size: settings.minimum_cell_size as i32,
-            as_of: instant,
-            total: outcome_group(total, OutcomeStatsKey::default()),
-            groups: shaped,
+        disclosure::audited(ctx, exact, async {
+            let instant = aggregate::as_of(as_of)?;
+            let settings = disclosure::settings(ctx, exact)?;
+            disclosure::check_inputs(&settings, &[&filter, &Time { as_of, period }])?;
+            let counting = crate::graphql::guard::scoped(ctx)?.counting();
+            let condition =
+                filter.unwrap_or_default().condition(&counting)?.add(counting.condition::<entity::outcome::Entity>());
+            let fact = OutcomeFact { as_of };
+            let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
+            disclosure::charge(ctx, &settings, published.cells).await?;
+            let Published { total, groups, cells } = published;
+            let keys = outcome_keys(ctx, &group_by, &groups).await?;
+            let shaped = groups.into_iter().zip(keys).map(|(group, key)| outcome_group(group, key)).collect();
+            let stats = OutcomeStats {
+                minimum_cell_size: settings.minimum_cell_size as i32,
+                as_of: instant,
+                total: outcome_group(total, OutcomeStatsKey::default()),
+                groups: shaped,
+            };
+            Ok((stats, cells))
         })
+        .await
     }
 
     /// Programme figures: cases enrolled, target, reach (enrolled / target), the outcomes the programmes
     /// delivered by outcome group, and budget (IDR), for the programmes matching `filter`, grouped by up
-    /// to two dimensions in one SQL statement. Enrollment and outcome counts are suppressed as in
-    /// `caseStats`; targets and budgets count no people and are never suppressed. Each programme's target
-    /// and budget count once, however many enrollments and outcomes it has.
+    /// to two dimensions in one SQL statement. Enrollment and outcome counts are published as in
+    /// `caseStats`; targets and budgets count no people and are published as they are. Each programme's
+    /// target and budget count once, however many enrollments and outcomes it has.
     async fn programme_stats(
         &self,
         ctx: &Context<'_>,
         #[graphql(
-            desc = "STAFF only: exact figures, nothing suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
+            desc = "STAFF only: exact figures, nothing perturbed or suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
             default
         )]
         exact: bool,
@@ -206,52 +226,57 @@ impl StatsQuery {
         #[graphql(desc = "Up to two dimensions to group by (at most one of them a time dimension).", default)]
         group_by: Vec<ProgrammeDimension>,
         #[graphql(
-            desc = "The span a time dimension covers (on the programmes' start day, in the city's time zone); required with one, and it also limits the programmes counted."
+            desc = "The span a time dimension covers (on the programmes' start day, in the city's time zone); required with one, and it also limits the programmes counted. Unless exact, both ends are midnights in the city."
         )]
         period: Option<StatsPeriod>,
     ) -> async_graphql::Result<ProgrammeStats> {
-        let settings = settings(ctx, exact)?;
-        let scoped = crate::graphql::guard::scoped(ctx)?;
-        // Statistics count only rows the caller sees, like every other read.
-        let condition =
-            filter.unwrap_or_default().condition(scoped)?.add(scoped.condition::<entity::programme::Entity>());
-        let db = db(ctx)?;
-        let fact = ProgrammeFact {
-            backend: db.get_database_backend(),
-            offset_hours: settings.offset.local_minus_utc() / 3600,
-        };
-        let published = aggregate::run(db, &fact, &group_by, period, condition, &settings).await?;
-        let Published { total, groups } = published;
-        // Programmes themselves belong to no district: their rows form a group without a district, with no
-        // enrollment or outcome in it, which is not published.
-        let by_district = group_by.iter().position(|d| *d == ProgrammeDimension::District);
-        let groups: Vec<PublishedGroup> = groups
-            .into_iter()
-            .filter(|group| match by_district {
-                Some(0) => group.key.0.is_some(),
-                Some(_) => group.key.1.is_some(),
-                None => true,
-            })
-            .collect();
-        let keys = programme_keys(ctx, &group_by, &groups).await?;
-        let split = by_district.is_some();
-        let shaped = groups.into_iter().zip(keys).map(|(group, key)| programme_group(group, key, split)).collect();
-        Ok(ProgrammeStats {
-            minimum_cell_size: settings.minimum_cell_size as i32,
-            as_of: Utc::now(),
-            total: programme_group(total, ProgrammeStatsKey::default(), false),
-            groups: shaped,
+        disclosure::audited(ctx, exact, async {
+            let settings = disclosure::settings(ctx, exact)?;
+            disclosure::check_inputs(&settings, &[&filter, &Time { as_of: None, period }])?;
+            let counting = crate::graphql::guard::scoped(ctx)?.counting();
+            let condition =
+                filter.unwrap_or_default().condition(&counting)?.add(counting.condition::<entity::programme::Entity>());
+            let db = db(ctx)?;
+            let fact = ProgrammeFact {
+                backend: db.get_database_backend(),
+                offset_hours: settings.offset.local_minus_utc() / 3600,
+            };
+            let published = aggregate::run(db, &fact, &group_by, period, condition, &settings).await?;
+            let Published { total, groups, .. } = published;
+            // Programmes themselves belong to no district: their rows form a group without a district,
+            // with no enrollment or outcome in it, which is not published.
+            let by_district = group_by.iter().position(|d| *d == ProgrammeDimension::District);
+            let groups: Vec<PublishedGroup> = groups
+                .into_iter()
+                .filter(|group| match by_district {
+                    Some(0) => group.key.0.is_some(),
+                    Some(_) => group.key.1.is_some(),
+                    None => true,
+                })
+                .collect();
+            let cells = (groups.len() as u64 + 1) * total.cells.len() as u64;
+            disclosure::charge(ctx, &settings, cells).await?;
+            let keys = programme_keys(ctx, &group_by, &groups).await?;
+            let split = by_district.is_some();
+            let shaped = groups.into_iter().zip(keys).map(|(group, key)| programme_group(group, key, split)).collect();
+            let stats = ProgrammeStats {
+                minimum_cell_size: settings.minimum_cell_size as i32,
+                as_of: Utc::now(),
+                total: programme_group(total, ProgrammeStatsKey::default(), false),
+                groups: shaped,
+            };
+            Ok((stats, cells))
         })
+        .await
     }
 
     /// Volunteer counts (on record, active, recently trained, cases reported) for the volunteers matching
-    /// `filter`, grouped by up to two dimensions in one SQL statement, with small counts suppressed as in
-    /// `caseStats`.
+    /// `filter`, grouped by up to two dimensions in one SQL statement, published as in `caseStats`.
     async fn volunteer_stats(
         &self,
         ctx: &Context<'_>,
         #[graphql(
-            desc = "STAFF only: exact figures, nothing suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
+            desc = "STAFF only: exact figures, nothing perturbed or suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
             default
         )]
         exact: bool,
@@ -265,95 +290,124 @@ impl StatsQuery {
         )]
         trained_within_months: u32,
     ) -> async_graphql::Result<VolunteerStats> {
-        let settings = settings(ctx, exact)?;
-        let today = crate::graphql::types::city_today(ctx)?;
-        let trained_since = today
-            .checked_sub_months(chrono::Months::new(trained_within_months))
-            .ok_or_else(|| AppError::bad_input("trainedWithinMonths", "too many months"))?;
-        let scoped = crate::graphql::guard::scoped(ctx)?;
-        // Statistics count only rows the caller sees, like every other read.
-        let condition =
-            filter.unwrap_or_default().condition(scoped)?.add(scoped.condition::<entity::volunteer::Entity>());
-        let fact = VolunteerFact { today, trained_since };
-        let published = aggregate::run(db(ctx)?, &fact, &group_by, None, condition, &settings).await?;
-        let Published { total, groups } = published;
-        let keys = try_join_all(groups.iter().map(|group| volunteer_key(ctx, &group_by, group))).await?;
-        let shaped = groups.into_iter().zip(keys).map(|(group, key)| volunteer_group(group, key)).collect();
-        Ok(VolunteerStats {
-            minimum_cell_size: settings.minimum_cell_size as i32,
-            as_of: Utc::now(),
-            total: volunteer_group(total, VolunteerStatsKey::default()),
-            groups: shaped,
+        disclosure::audited(ctx, exact, async {
+            let settings = disclosure::settings(ctx, exact)?;
+            disclosure::check_inputs(&settings, &[&filter])?;
+            let today = crate::graphql::types::city_today(ctx)?;
+            let trained_since = today
+                .checked_sub_months(chrono::Months::new(trained_within_months))
+                .ok_or_else(|| AppError::bad_input("trainedWithinMonths", "too many months"))?;
+            let counting = crate::graphql::guard::scoped(ctx)?.counting();
+            let condition =
+                filter.unwrap_or_default().condition(&counting)?.add(counting.condition::<entity::volunteer::Entity>());
+            let fact = VolunteerFact { today, trained_since };
+            let published = aggregate::run(db(ctx)?, &fact, &group_by, None, condition, &settings).await?;
+            disclosure::charge(ctx, &settings, published.cells).await?;
+            let Published { total, groups, cells } = published;
+            let keys = try_join_all(groups.iter().map(|group| volunteer_key(ctx, &group_by, group))).await?;
+            let shaped = groups.into_iter().zip(keys).map(|(group, key)| volunteer_group(group, key)).collect();
+            let stats = VolunteerStats {
+                minimum_cell_size: settings.minimum_cell_size as i32,
+                as_of: Utc::now(),
+                total: volunteer_group(total, VolunteerStatsKey::default()),
+                groups: shaped,
+            };
+            Ok((stats, cells))
         })
+        .await
     }
 
     /// Every kelurahan with its active PSM volunteers and its open cases, in code order, in one SQL
-    /// statement: the kelurahan showing a true 0 active volunteers are those no active PSM covers. Small
-    /// counts are suppressed as in `caseStats`, each column against its city-wide total.
+    /// statement. Unless exact, both counts are perturbed and suppressed as in `caseStats`, and audited
+    /// against their city-wide totals; a 0 then means no active volunteer or very few.
     async fn volunteer_coverage(
         &self,
         ctx: &Context<'_>,
         #[graphql(
-            desc = "STAFF only: exact figures, nothing suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
+            desc = "STAFF only: exact figures, nothing perturbed or suppressed (`minimumCellSize` then reads 1). Other keys get FORBIDDEN.",
             default
         )]
         exact: bool,
     ) -> async_graphql::Result<Vec<KelurahanCoverage>> {
-        let settings = settings(ctx, exact)?;
-        let db = db(ctx)?;
-        // Each count is grouped once over its table (open cases through the status index), then joined to
-        // the 52 kelurahan, so that kelurahan without volunteers or open cases appear with 0.
-        let open: Vec<String> = entity::enums::CaseStatus::ALL
-            .iter()
-            .filter(|status| **status != entity::enums::CaseStatus::Closed)
-            .map(|status| format!("'{}'", status.as_str()))
-            .collect();
-        let sql = format!(
-            "SELECT \"r\".\"code\", \"r\".\"level\", \"r\".\"name\", \"r\".\"parent_code\", \
-                    COALESCE(\"v\".\"n\", 0) AS \"active\", COALESCE(\"c\".\"n\", 0) AS \"open\" \
-             FROM \"regions\" AS \"r\" \
-             LEFT JOIN (SELECT \"kelurahan_code\", COUNT(*) AS \"n\" FROM \"volunteers\" WHERE \"status\" = 'ACTIVE' \
-                        GROUP BY \"kelurahan_code\") AS \"v\" ON \"v\".\"kelurahan_code\" = \"r\".\"code\" \
-             LEFT JOIN (SELECT \"kelurahan_code\", COUNT(*) AS \"n\" FROM \"cases\" \
-                        WHERE \"status\" IN ({}) \
-                        GROUP BY \"kelurahan_code\") AS \"c\" ON \"c\".\"kelurahan_code\" = \"r\".\"code\" \
-             WHERE \"r\".\"level\" = 'SUBDISTRICT' ORDER BY \"r\".\"code\"",
-            open.join(", ")
-        );
-        let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
-        let rows = sea_orm::ConnectionTrait::query_all_raw(db, statement).await.map_err(AppError::from)?;
-        // The kelurahan come with their counts: no second statement to load them.
-        let mut places = Vec::with_capacity(rows.len());
-        let mut counts: Vec<u64> = Vec::with_capacity(rows.len() * 2 + 2);
-        for row in rows {
-            places.push(
-                <region::Model as sea_orm::FromQueryResult>::from_query_result(&row, "").map_err(AppError::from)?,
-            );
-            for column in ["active", "open"] {
-                counts.push(std::cmp::max(row.try_get::<i64>("", column).map_err(AppError::from)?, 0) as u64);
-            }
-        }
-        // Each column adds up to a city-wide total that other requests publish.
-        let mut equations = Vec::new();
-        for column in 0..2 {
-            let parts: Vec<usize> = (0..places.len()).map(|i| i * 2 + column).collect();
-            counts.push(parts.iter().map(|&i| counts[i]).sum());
-            equations.push(Equation { whole: counts.len() - 1, parts });
-        }
-        let hidden = suppress(&counts, &equations, settings.minimum_cell_size);
-        let mut coverage = Vec::with_capacity(places.len());
-        for (i, kelurahan) in places.into_iter().map(Region).enumerate() {
-            let (active, open) = (i * 2, i * 2 + 1);
-            coverage.push(KelurahanCoverage {
-                kelurahan,
-                active_volunteers: Cell::new(counts[active], hidden[active]),
-                open_cases: Cell::new(counts[open], hidden[open]),
-                open_cases_per_active_volunteer: (!hidden[active] && !hidden[open] && counts[active] > 0)
-                    .then(|| counts[open] as f64 / counts[active] as f64),
-            });
-        }
-        Ok(coverage)
+        disclosure::audited(ctx, exact, async {
+            let settings = disclosure::settings(ctx, exact)?;
+            let coverage = coverage(ctx, &settings).await?;
+            let cells = coverage.len() as u64 * 2;
+            disclosure::charge(ctx, &settings, cells).await?;
+            Ok((coverage, cells))
+        })
+        .await
     }
+}
+
+/// The rows of `volunteerCoverage`: each count is grouped once over its table (open cases through the
+/// status index), then joined to the 52 kelurahan, so that kelurahan without volunteers or open cases
+/// appear with 0; the sums of record keys come in the same statement.
+async fn coverage(ctx: &Context<'_>, settings: &Settings) -> AppResult<Vec<KelurahanCoverage>> {
+    let db = db(ctx)?;
+    let open: Vec<String> = entity::enums::CaseStatus::ALL
+        .iter()
+        .filter(|status| **status != entity::enums::CaseStatus::Closed)
+        .map(|status| format!("'{}'", status.as_str()))
+        .collect();
+    let sql = format!(
+        "SELECT \"r\".\"code\", \"r\".\"level\", \"r\".\"name\", \"r\".\"parent_code\", \
+                COALESCE(\"v\".\"n\", 0) AS \"active\", COALESCE(\"v\".\"k\", 0) AS \"active_key\", \
+                COALESCE(\"c\".\"n\", 0) AS \"open\", COALESCE(\"c\".\"k\", 0) AS \"open_key\" \
+         FROM \"regions\" AS \"r\" \
+         LEFT JOIN (SELECT \"kelurahan_code\", COUNT(*) AS \"n\", CAST(SUM(\"record_key\") AS BIGINT) AS \"k\" \
+                    FROM \"volunteers\" WHERE \"status\" = 'ACTIVE' \
+                    GROUP BY \"kelurahan_code\") AS \"v\" ON \"v\".\"kelurahan_code\" = \"r\".\"code\" \
+         LEFT JOIN (SELECT \"kelurahan_code\", COUNT(*) AS \"n\", CAST(SUM(\"record_key\") AS BIGINT) AS \"k\" \
+                    FROM \"cases\" WHERE \"status\" IN ({}) \
+                    GROUP BY \"kelurahan_code\") AS \"c\" ON \"c\".\"kelurahan_code\" = \"r\".\"code\" \
+         WHERE \"r\".\"level\" = 'SUBDISTRICT' ORDER BY \"r\".\"code\"",
+        open.join(", ")
+    );
+    let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
+    let rows = sea_orm::ConnectionTrait::query_all_raw(db, statement).await.map_err(AppError::from)?;
+    // The kelurahan come with their counts: no second statement to load them.
+    let disclosure = settings.disclosure.as_ref();
+    let mut places = Vec::with_capacity(rows.len());
+    let (mut counts, mut keys, mut published): (Vec<u64>, Vec<i64>, Vec<u64>) = Default::default();
+    for row in rows {
+        places.push(<region::Model as sea_orm::FromQueryResult>::from_query_result(&row, "").map_err(AppError::from)?);
+        for column in ["active", "open"] {
+            let count = std::cmp::max(row.try_get::<i64>("", column).map_err(AppError::from)?, 0) as u64;
+            let key = row.try_get::<i64>("", &format!("{column}_key")).map_err(AppError::from)?;
+            counts.push(count);
+            keys.push(key);
+            published.push(disclosure.map_or(count, |d| d.perturb(count, key)));
+        }
+    }
+    // Each column adds up to a city-wide total that other requests publish (perturbed by its own key).
+    let mut equations = Vec::new();
+    for column in 0..2 {
+        let parts: Vec<usize> = (0..places.len()).map(|i| i * 2 + column).collect();
+        let count: u64 = parts.iter().map(|&i| counts[i]).sum();
+        let key: i64 = parts.iter().map(|&i| keys[i]).sum();
+        published.push(disclosure.map_or(count, |d| d.perturb(count, key)));
+        equations.push(Equation { whole: published.len() - 1, parts });
+    }
+    let hidden: Vec<bool> = match disclosure {
+        Some(d) => suppress(&published, &equations, settings.minimum_cell_size, d.table.as_ref())
+            .into_iter()
+            .map(|hidden| hidden != Hidden::No)
+            .collect(),
+        None => vec![false; published.len()],
+    };
+    let mut coverage = Vec::with_capacity(places.len());
+    for (i, kelurahan) in places.into_iter().map(Region).enumerate() {
+        let (active, open) = (i * 2, i * 2 + 1);
+        coverage.push(KelurahanCoverage {
+            kelurahan,
+            active_volunteers: Cell::new(published[active], hidden[active]),
+            open_cases: Cell::new(published[open], hidden[open]),
+            open_cases_per_active_volunteer: (!hidden[active] && !hidden[open] && published[active] > 0)
+                .then(|| published[open] as f64 / published[active] as f64),
+        });
+    }
+    Ok(coverage)
 }
 
 /// Whether any of `fields` is selected on `total` or `groups`: percentiles sort every group's rows, so
@@ -435,11 +489,15 @@ impl Fact for CaseFact {
         }
     }
 
-    fn counts(&self) -> Vec<(&'static str, Expr)> {
+    fn record_key(&self) -> &'static str {
+        "\"cases\".\"record_key\""
+    }
+
+    fn counts(&self) -> Vec<(&'static str, Count)> {
         vec![
-            ("n", Expr::cust("COUNT(*)")),
-            ("open", count_where("\"cases\".\"status\" <> 'CLOSED'")),
-            ("closed", count_where(CLOSED)),
+            ("n", Count::All),
+            ("open", Count::When("\"cases\".\"status\" <> 'CLOSED'".into())),
+            ("closed", Count::When(CLOSED.into())),
         ]
     }
 
@@ -465,7 +523,7 @@ fn case_group(group: PublishedGroup, key: CaseStatsKey) -> CaseStatsGroup {
         count: group.cells[0],
         open: group.cells[1],
         closed: group.cells[2],
-        closure_rate: group.rate(&[2], &[0]),
+        closure_rate: group.share(&[2], &[0]),
         median_days_to_close: group.duration(0),
         p90_days_to_close: group.duration(1),
     }
@@ -688,17 +746,21 @@ impl Fact for ReferralFact {
         }
     }
 
-    fn counts(&self) -> Vec<(&'static str, Expr)> {
-        let status = |value: &str| count_where(&format!("\"referrals\".\"status\" = '{value}'"));
+    fn record_key(&self) -> &'static str {
+        "\"referrals\".\"record_key\""
+    }
+
+    fn counts(&self) -> Vec<(&'static str, Count)> {
+        let status = |value: &str| Count::When(format!("\"referrals\".\"status\" = '{value}'"));
         vec![
-            ("n", Expr::cust("COUNT(*)")),
+            ("n", Count::All),
             ("pending", status("SENT")),
             ("accepted", status("ACCEPTED")),
             ("declined", status("DECLINED")),
             ("completed", status("COMPLETED")),
             ("withdrawn", status("WITHDRAWN")),
             ("expired", status("EXPIRED")),
-            ("responded", count_where("\"referrals\".\"responded_at\" IS NOT NULL")),
+            ("responded", Count::When("\"referrals\".\"responded_at\" IS NOT NULL".into())),
         ]
     }
 
@@ -748,7 +810,7 @@ fn referral_group(group: PublishedGroup, key: ReferralStatsKey) -> ReferralStats
         withdrawn: cells[5],
         expired: cells[6],
         responded: cells[7],
-        acceptance_rate: group.rate(&[2, 4], &[2, 3, 4]),
+        acceptance_rate: group.share(&[2, 4], &[2, 3, 4]),
         median_hours_to_respond: group.duration(0),
         median_hours_to_complete: group.duration(1),
     }
@@ -837,23 +899,34 @@ impl Fact for VolunteerFact {
 
     fn join(&self, _: &[VolunteerDimension], _: &mut SelectStatement) {}
 
-    fn counts(&self) -> Vec<(&'static str, Expr)> {
+    fn record_key(&self) -> &'static str {
+        "\"volunteers\".\"record_key\""
+    }
+
+    fn counts(&self) -> Vec<(&'static str, Count)> {
         let active = "\"volunteers\".\"status\" = 'ACTIVE'";
         let trained = format!(
             "{active} AND EXISTS (SELECT 1 FROM \"training_attendances\" AS \"t\" \
              WHERE \"t\".\"volunteer_id\" = \"volunteers\".\"id\" AND \"t\".\"attended_on\" >= '{}')",
             self.trained_since
         );
+        // The cases a volunteer reported, counted and keyed by the cases' own record keys.
+        let reported = |what: &str| {
+            format!(
+                "SUM((SELECT {what} FROM \"cases\" WHERE \"cases\".\"reporting_volunteer_id\" = \"volunteers\".\"id\"))"
+            )
+        };
         vec![
-            ("n", Expr::cust("COUNT(*)")),
-            ("active", count_where(active)),
-            ("trained", count_where(&trained)),
+            ("n", Count::All),
+            ("active", Count::When(active.into())),
+            ("trained", Count::When(trained)),
             (
                 "cases_reported",
                 // PostgreSQL sums bigints into a numeric: cast back.
-                Expr::cust(
-                    "CAST(SUM((SELECT COUNT(*) FROM \"cases\" WHERE \"cases\".\"reporting_volunteer_id\" = \"volunteers\".\"id\")) AS BIGINT)",
-                ),
+                Count::Custom {
+                    count: format!("CAST({} AS BIGINT)", reported("COUNT(*)")),
+                    key: reported("SUM(\"cases\".\"record_key\")"),
+                },
             ),
         ]
     }
@@ -874,7 +947,7 @@ fn volunteer_group(group: PublishedGroup, key: VolunteerStatsKey) -> VolunteerSt
         active: group.cells[1],
         trained: group.cells[2],
         cases_reported: group.cells[3],
-        share_trained: group.rate(&[2], &[1]),
+        share_trained: group.share(&[2], &[1]),
         cases_per_volunteer: group.rate(&[3], &[0]),
     }
 }
@@ -1005,15 +1078,19 @@ impl Fact for OutcomeFact {
         }
     }
 
-    fn counts(&self) -> Vec<(&'static str, Expr)> {
-        let group = |value: &str| count_where(&format!("\"outcomes\".\"outcome_group\" = '{value}'"));
+    fn record_key(&self) -> &'static str {
+        "\"outcomes\".\"record_key\""
+    }
+
+    fn counts(&self) -> Vec<(&'static str, Count)> {
+        let group = |value: &str| Count::When(format!("\"outcomes\".\"outcome_group\" = '{value}'"));
         vec![
-            ("n", Expr::cust("COUNT(*)")),
+            ("n", Count::All),
             ("success", group("SUCCESS")),
             ("needs_follow_up", group("NEEDS_FOLLOW_UP")),
             ("neutral", group("NEUTRAL")),
             // Verified exactly when verified_at is set (a CHECK says so; the as-of view keeps it so).
-            ("verified", count_where("\"outcomes\".\"verified_at\" IS NOT NULL")),
+            ("verified", Count::When("\"outcomes\".\"verified_at\" IS NOT NULL".into())),
         ]
     }
 
@@ -1034,7 +1111,7 @@ fn outcome_group(group: PublishedGroup, key: OutcomeStatsKey) -> OutcomeStatsGro
         needs_follow_up: group.cells[2],
         neutral: group.cells[3],
         verified: group.cells[4],
-        share_verified: group.rate(&[4], &[0]),
+        share_verified: group.share(&[4], &[0]),
     }
 }
 
@@ -1099,7 +1176,8 @@ struct ProgrammeFact {
 const PROGRAMME_FACTS: &str = "programme_facts";
 
 impl ProgrammeFact {
-    /// The facts: (programme_id, fact, case_id, outcome_group) of every enrollment, outcome and programme.
+    /// The facts: (programme_id, fact, case_id, outcome_group, record_key) of every enrollment, outcome and
+    /// programme.
     fn facts() -> SelectStatement {
         let mut enrollments = Query::select();
         enrollments
@@ -1107,6 +1185,7 @@ impl ProgrammeFact {
             .expr_as(Expr::cust("'ENROLLMENT'"), "fact")
             .expr_as(Expr::col((enrollment::Entity, enrollment::Column::CaseId)), "case_id")
             .expr_as(Expr::cust("NULL"), "outcome_group")
+            .expr_as(Expr::col((enrollment::Entity, enrollment::Column::RecordKey)), "record_key")
             .from(enrollment::Entity);
         let mut outcomes = Query::select();
         outcomes
@@ -1114,6 +1193,7 @@ impl ProgrammeFact {
             .expr_as(Expr::cust("'OUTCOME'"), "fact")
             .expr_as(Expr::col((outcome::Entity, outcome::Column::CaseId)), "case_id")
             .expr_as(Expr::col((outcome::Entity, outcome::Column::OutcomeGroup)), "outcome_group")
+            .expr_as(Expr::col((outcome::Entity, outcome::Column::RecordKey)), "record_key")
             .from(outcome::Entity)
             .and_where(Expr::col((outcome::Entity, outcome::Column::ProgrammeId)).is_not_null());
         let mut programmes = Query::select();
@@ -1122,6 +1202,8 @@ impl ProgrammeFact {
             .expr_as(Expr::cust("'PROGRAMME'"), "fact")
             .expr_as(Expr::cust("NULL"), "case_id")
             .expr_as(Expr::cust("NULL"), "outcome_group")
+            // A programme row counts no one: it only carries the target and budget.
+            .expr_as(Expr::cust("0"), "record_key")
             .from(programme::Entity);
         enrollments.union(UnionType::All, outcomes).union(UnionType::All, programmes);
         enrollments
@@ -1200,14 +1282,18 @@ impl Fact for ProgrammeFact {
         }
     }
 
-    fn counts(&self) -> Vec<(&'static str, Expr)> {
+    fn record_key(&self) -> &'static str {
+        "\"programme_facts\".\"record_key\""
+    }
+
+    fn counts(&self) -> Vec<(&'static str, Count)> {
         let fact = |kind: &str| format!("\"{PROGRAMME_FACTS}\".\"fact\" = '{kind}'");
         let outcome = |group: &str| {
-            count_where(&format!("{} AND \"{PROGRAMME_FACTS}\".\"outcome_group\" = '{group}'", fact("OUTCOME")))
+            Count::When(format!("{} AND \"{PROGRAMME_FACTS}\".\"outcome_group\" = '{group}'", fact("OUTCOME")))
         };
         vec![
-            ("enrolled", count_where(&fact("ENROLLMENT"))),
-            ("outcomes", count_where(&fact("OUTCOME"))),
+            ("enrolled", Count::When(fact("ENROLLMENT"))),
+            ("outcomes", Count::When(fact("OUTCOME"))),
             ("success", outcome("SUCCESS")),
             ("needs_follow_up", outcome("NEEDS_FOLLOW_UP")),
             ("neutral", outcome("NEUTRAL")),

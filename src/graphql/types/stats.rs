@@ -1,4 +1,5 @@
-//! Aggregate statistics for dashboards: counts grouped in the database, with small cells suppressed.
+//! Aggregate statistics for dashboards: counts grouped in the database, published through disclosure
+//! control (perturbed, small cells suppressed) unless STAFF ask for exact figures.
 
 use async_graphql::{Enum, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -12,15 +13,22 @@ use crate::graphql::types::programme::Programme;
 use crate::graphql::types::region::Region;
 use crate::graphql::types::volunteer::Volunteer;
 
-/// A published count. Counts from 1 to `minimumCellSize - 1` are hidden (`value` null, `suppressed`
-/// true) so that a small number cannot point at a person; so is the smallest other count wherever one
-/// hidden count could otherwise be worked out by subtracting the published ones from a total
-/// (complementary suppression). A true zero is always shown as 0 and never suppressed.
+/// A published count. Unless the request is exact (STAFF with `exact: true`), every count is perturbed:
+/// a small adjustment (at most 2 either way with the default table, 0 on average) fixed by the records
+/// it counts, so the same records always give the same figure, however the request is phrased, and
+/// subtracting one figure from another no longer recovers a small count. Perturbed counts from 1 to
+/// `minimumCellSize - 1` are then hidden (`value` null, `suppressed` true), and now and then one more
+/// where the published figures would otherwise pin a small one down. A 0 means none or very few (a
+/// true 1 or 2 can come out as 0); a true zero is never published as anything but 0 (rarely hidden
+/// along with a small count). Because each count is perturbed on its own, groups need not add up
+/// exactly to their total, nor parts to their whole: add them up yourself only for display, and show
+/// the published total as the total.
 #[derive(SimpleObject, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cell {
     /// The count, or null when it is suppressed.
     pub value: Option<i64>,
-    /// True when the count is hidden; never confuse a suppressed cell with a zero.
+    /// True when the count is hidden: almost always a count from 1 to `minimumCellSize - 1` after
+    /// perturbation, now and then another one hidden so that it cannot be worked out.
     pub suppressed: bool,
 }
 
@@ -67,9 +75,10 @@ pub enum CaseDimension {
 /// is returned, with zero counts where nothing happened.
 #[derive(InputObject, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StatsPeriod {
-    /// First instant included; it should be the start of a bucket in the city's time zone.
+    /// First instant included; it should be the start of a bucket in the city's time zone, and unless the
+    /// request is exact it must be a midnight there (`2025-01-01T00:00:00+08:00`).
     pub from: DateTime<Utc>,
-    /// First instant no longer included.
+    /// First instant no longer included; unless the request is exact, a midnight in the city.
     pub before: DateTime<Utc>,
 }
 
@@ -108,27 +117,29 @@ pub struct CaseStatsGroup {
     pub open: Cell,
     /// Cases in the group that are closed.
     pub closed: Cell,
-    /// Closed cases as a share of all cases in the group (0 to 1); null when either count is suppressed
-    /// or the group is empty.
+    /// Closed cases as a share of all cases in the group (0 to 1), from the published counts (at most 1);
+    /// null when either count is suppressed or the group is empty.
     pub closure_rate: Option<f64>,
     /// Median days from opening to closing over the group's closed cases (interpolated, as
-    /// `percentile_cont`); null when the closed count is suppressed or zero.
+    /// `percentile_cont`); null when the closed count is suppressed or zero. Unless exact: whole days,
+    /// and only for groups of at least `--percentile-minimum-count` (20) closed cases.
     pub median_days_to_close: Option<f64>,
-    /// 90th percentile of days from opening to closing over the group's closed cases; null when the
-    /// closed count is suppressed or zero.
+    /// 90th percentile of days from opening to closing over the group's closed cases; published as the
+    /// median is.
     pub p90_days_to_close: Option<f64>,
 }
 
 /// Case counts grouped by up to two dimensions, with small cells suppressed.
 #[derive(SimpleObject, Clone)]
 pub struct CaseStats {
-    /// k: counts from 1 to k-1 are suppressed.
+    /// k: published (perturbed) counts from 1 to k-1 are suppressed; 1 for exact figures.
     pub minimum_cell_size: i32,
     /// The instant the figures describe (the moment the request ran).
     pub as_of: DateTime<Utc>,
     /// All cases matching the filter (not the sum of the groups when grouping by category).
     pub total: CaseStatsGroup,
-    /// One entry per group, ordered by the grouping values; time buckets in order, none missing.
+    /// One entry per group, ordered by the grouping values; time buckets in order, none missing. Unless
+    /// exact, a group whose every count comes out 0 is left out, like an empty one.
     pub groups: Vec<CaseStatsGroup>,
 }
 
@@ -201,19 +212,22 @@ pub struct ReferralStatsGroup {
     pub expired: Cell,
     /// Referrals the receiver answered (accepted or declined), whatever happened next.
     pub responded: Cell,
-    /// (accepted + completed) / (accepted + completed + declined): the share of answered referrals the
-    /// receiver took on; null when a count it needs is suppressed or nothing was answered.
+    /// (accepted + completed) / (accepted + completed + declined) of the published counts (at most 1):
+    /// the share of answered referrals the receiver took on; null when a count it needs is suppressed
+    /// or nothing was answered.
     pub acceptance_rate: Option<f64>,
     /// Median hours from sending to the receiver's answer; null when `responded` is suppressed or zero.
+    /// Unless exact: whole hours, and only for at least `--percentile-minimum-count` (20) answers.
     pub median_hours_to_respond: Option<f64>,
-    /// Median hours from sending to completion; null when `completed` is suppressed or zero.
+    /// Median hours from sending to completion; null when `completed` is suppressed or zero. Unless
+    /// exact: whole hours, and only for at least `--percentile-minimum-count` (20) completions.
     pub median_hours_to_complete: Option<f64>,
 }
 
 /// Referral counts grouped by up to two dimensions, with small cells suppressed.
 #[derive(SimpleObject, Clone)]
 pub struct ReferralStats {
-    /// k: counts from 1 to k-1 are suppressed.
+    /// k: published (perturbed) counts from 1 to k-1 are suppressed; 1 for exact figures.
     pub minimum_cell_size: i32,
     /// The instant the figures describe: the `asOf` asked for, or the moment the request ran.
     pub as_of: DateTime<Utc>,
@@ -281,16 +295,18 @@ pub struct VolunteerStatsGroup {
     pub trained: Cell,
     /// Cases the group's volunteers reported, ever.
     pub cases_reported: Cell,
-    /// `trained / active`; null when either is suppressed or no one is active.
+    /// `trained / active` of the published counts (at most 1); null when either is suppressed or no one
+    /// is active.
     pub share_trained: Option<f64>,
-    /// `casesReported / volunteers`; null when either is suppressed or the group is empty.
+    /// `casesReported / volunteers` of the published counts; null when either is suppressed or the group
+    /// is empty.
     pub cases_per_volunteer: Option<f64>,
 }
 
 /// Volunteer counts grouped by up to two dimensions, with small cells suppressed.
 #[derive(SimpleObject, Clone)]
 pub struct VolunteerStats {
-    /// k: counts from 1 to k-1 are suppressed.
+    /// k: published (perturbed) counts from 1 to k-1 are suppressed; 1 for exact figures.
     pub minimum_cell_size: i32,
     /// The instant the figures describe (the moment the request ran).
     pub as_of: DateTime<Utc>,
@@ -305,11 +321,12 @@ pub struct VolunteerStats {
 pub struct KelurahanCoverage {
     /// The kelurahan.
     pub kelurahan: Region,
-    /// Active volunteers covering it. A true 0 marks a kelurahan without an active PSM.
+    /// Active volunteers covering it. 0: no active PSM (exact figures), or none or very few (published
+    /// figures, where a 1 or 2 can come out as 0).
     pub active_volunteers: Cell,
     /// Cases in it that are not closed.
     pub open_cases: Cell,
-    /// `openCases / activeVolunteers`; null when either is suppressed or no volunteer is active.
+    /// `openCases / activeVolunteers` of the published counts; null when either is suppressed or 0.
     pub open_cases_per_active_volunteer: Option<f64>,
 }
 
@@ -376,14 +393,15 @@ pub struct OutcomeStatsGroup {
     pub neutral: Cell,
     /// Outcomes Dinsos verified.
     pub verified: Cell,
-    /// `verified / count` (0 to 1); null when either is suppressed or the group is empty.
+    /// `verified / count` of the published counts (0 to 1); null when either is suppressed or the group is
+    /// empty.
     pub share_verified: Option<f64>,
 }
 
 /// Outcome counts grouped by up to two dimensions, with small cells suppressed.
 #[derive(SimpleObject, Clone)]
 pub struct OutcomeStats {
-    /// k: counts from 1 to k-1 are suppressed.
+    /// k: published (perturbed) counts from 1 to k-1 are suppressed; 1 for exact figures.
     pub minimum_cell_size: i32,
     /// The instant the figures describe: the `asOf` asked for, or the moment the request ran.
     pub as_of: DateTime<Utc>,
@@ -431,8 +449,8 @@ pub struct ProgrammeStatsKey {
 }
 
 /// Programme figures for one group (or for all programmes matching the filter). Enrollments and
-/// outcomes are counts of people and suppressed as in `caseStats`; target and budget are the
-/// programmes' own figures, summed over the group's programmes once each, and never suppressed.
+/// outcomes are counts of people, published as in `caseStats`; target and budget are the programmes'
+/// own figures, summed over the group's programmes once each, and published as they are.
 #[derive(SimpleObject, Clone)]
 pub struct ProgrammeStatsGroup {
     /// Which group this is.
@@ -443,8 +461,8 @@ pub struct ProgrammeStatsGroup {
     /// The number of people the group's programmes aim to reach, summed over the programmes; null in
     /// groups by DISTRICT, which a target does not split into.
     pub target: Option<i64>,
-    /// `enrolled / target` (1 means the target is met; it can exceed 1); null when `enrolled` is
-    /// suppressed, or the target is null or zero.
+    /// `enrolled / target` from the published `enrolled` (1 means the target is met; it can exceed 1);
+    /// null when `enrolled` is suppressed, or the target is null or zero.
     pub reach: Option<f64>,
     /// Outcomes the group's programmes delivered (outcomes that name the programme).
     pub outcomes: Cell,
@@ -462,7 +480,7 @@ pub struct ProgrammeStatsGroup {
 /// Programme figures grouped by up to two dimensions, with small counts suppressed.
 #[derive(SimpleObject, Clone)]
 pub struct ProgrammeStats {
-    /// k: counts from 1 to k-1 are suppressed.
+    /// k: published (perturbed) counts from 1 to k-1 are suppressed; 1 for exact figures.
     pub minimum_cell_size: i32,
     /// The instant the figures describe (the moment the request ran).
     pub as_of: DateTime<Utc>,
