@@ -190,19 +190,24 @@ pub fn require_volunteer_rows(ctx: &Context<'_>, what: &str) -> AppResult<()> {
     }
 }
 
-/// Charges the caller's key for `cells` published cells, unless its role has no budget (STAFF).
-pub async fn charge(ctx: &Context<'_>, settings: &Settings, cells: u64) -> AppResult<()> {
-    let viewer = guard::viewer(ctx)?;
-    if !policy::budgeted(viewer.role) {
-        return Ok(());
+/// The budget of the caller's key; `None` when its role has none (STAFF).
+fn budget_of(ctx: &Context<'_>) -> AppResult<Option<Budget>> {
+    if !policy::budgeted(guard::viewer(ctx)?.role) {
+        return Ok(None);
     }
     let config = config(ctx)?;
-    let budget = Budget {
+    Ok(Some(Budget {
         cells_per_day: config.stats_budget_cells,
         minimum_per_request: config.stats_request_minimum_cells,
-        offset: settings.offset,
-    };
-    budget::charge(db(ctx)?, viewer, cells, &budget, Utc::now()).await?;
+        offset: config.city_offset(),
+    }))
+}
+
+/// Charges the caller's key for `cells` published cells, unless its role has no budget (STAFF).
+pub async fn charge(ctx: &Context<'_>, cells: u64) -> AppResult<()> {
+    if let Some(budget) = budget_of(ctx)? {
+        budget::charge(db(ctx)?, guard::viewer(ctx)?, cells, &budget, Utc::now()).await?;
+    }
     Ok(())
 }
 
@@ -214,7 +219,16 @@ pub async fn audited<T>(
     exact: bool,
     body: impl Future<Output = AppResult<(T, u64)>>,
 ) -> async_graphql::Result<T> {
-    let outcome = body.await;
+    // An exhausted key is refused before the statistics statement runs.
+    let checked = match budget_of(ctx) {
+        Ok(Some(budget)) => budget::check(db(ctx)?, guard::viewer(ctx)?, &budget, Utc::now()).await,
+        Ok(None) => Ok(()),
+        Err(error) => Err(error),
+    };
+    let outcome = match checked {
+        Ok(()) => body.await,
+        Err(error) => Err(error),
+    };
     let field = ctx.field();
     let arguments: serde_json::Map<String, serde_json::Value> = field
         .arguments()

@@ -29,6 +29,50 @@ pub struct Budget {
 
 const TABLE: &str = "statistics_budgets";
 
+/// `STATS_BUDGET_EXHAUSTED` for a request of `cost` cells at `now`, with the instant the budget resets.
+fn exhausted(budget: &Budget, cost: u64, now: DateTime<Utc>) -> AppError {
+    let day = now.with_timezone(&budget.offset).date_naive();
+    let reset_at = (day + Duration::days(1))
+        .and_time(NaiveTime::MIN)
+        .and_local_timezone(budget.offset)
+        .single()
+        .map_or(now + Duration::days(1), |midnight| midnight.with_timezone(&Utc));
+    AppError::BudgetExhausted {
+        message: format!(
+            "this key's statistics budget for today ({} cells) does not cover this request ({cost} cells); it \
+             resets at midnight in the city, {}",
+            budget.cells_per_day,
+            reset_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        reset_at,
+        budget: budget.cells_per_day,
+        cost,
+    }
+}
+
+/// Refuses, before any statistics statement runs, a request that today's remaining budget of
+/// `viewer`'s key cannot cover even at its minimum cost: an exhausted key costs the database one
+/// indexed read, not a grouping over the case file. (The request is charged its real cells afterwards
+/// by [`charge`], which alone decides under concurrency.)
+pub async fn check(db: &DatabaseConnection, viewer: &Viewer, budget: &Budget, now: DateTime<Utc>) -> AppResult<()> {
+    let day = now.with_timezone(&budget.offset).date_naive();
+    let cost = budget.minimum_per_request;
+    let mut select = Query::select();
+    select
+        .column(Alias::new("cells"))
+        .from(Alias::new(TABLE))
+        .and_where(Expr::col(Alias::new("api_key_id")).eq(viewer.key_id.unwrap_or(Uuid::nil())))
+        .and_where(Expr::col(Alias::new("day")).eq(day));
+    let used = match db.query_one(&select).await? {
+        Some(row) => std::cmp::max(row.try_get::<i64>("", "cells")?, 0) as u64,
+        None => 0,
+    };
+    if used.saturating_add(cost) > budget.cells_per_day {
+        return Err(exhausted(budget, cost, now));
+    }
+    Ok(())
+}
+
 /// Charges `viewer`'s key with a request that publishes `cells` cells at `now`; returns the cells its
 /// key has used today, or `STATS_BUDGET_EXHAUSTED` (nothing charged) with the instant the budget resets.
 /// A viewer without a key (tests, the server itself) is charged as the nil key.
@@ -39,25 +83,9 @@ pub async fn charge(
     budget: &Budget,
     now: DateTime<Utc>,
 ) -> AppResult<u64> {
-    let local = now.with_timezone(&budget.offset);
-    let day = local.date_naive();
-    let reset_at = (day + Duration::days(1))
-        .and_time(NaiveTime::MIN)
-        .and_local_timezone(budget.offset)
-        .single()
-        .map_or(now + Duration::days(1), |midnight| midnight.with_timezone(&Utc));
+    let day = now.with_timezone(&budget.offset).date_naive();
     let cost = std::cmp::max(cells, budget.minimum_per_request);
-    let exhausted = || AppError::BudgetExhausted {
-        message: format!(
-            "this key's statistics budget for today ({} cells) does not cover this request ({cost} cells); it \
-             resets at midnight in the city, {}",
-            budget.cells_per_day,
-            reset_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        ),
-        reset_at,
-        budget: budget.cells_per_day,
-        cost,
-    };
+    let exhausted = || exhausted(budget, cost, now);
     if cost > budget.cells_per_day {
         return Err(exhausted());
     }

@@ -430,8 +430,11 @@ db_test!(the_statistics_budget_is_per_key_and_day_in_the_database, |db| async mo
         let response = db.run_as_with(&key, small_budget(), TOTAL, Value::Null).await;
         assert!(response.get("errors").is_none(), "request {n}: {response}");
     }
+    let before = db.statements();
     let refused = db.run_as_with(&key, small_budget(), TOTAL, Value::Null).await;
     assert_eq!(error_code(&refused), Some("STATS_BUDGET_EXHAUSTED"), "{refused}");
+    // An exhausted key costs one indexed read and the audit record, never the statistics statement.
+    assert_eq!(db.statements() - before, 2, "an exhausted key ran statistics SQL");
     let extensions = &refused["errors"][0]["extensions"];
     assert_eq!(extensions["status"], 429);
     assert_eq!(extensions["budgetCells"], 1_000);
@@ -533,9 +536,9 @@ db_test!(a_dashboard_statistics_request_costs_one_grouped_statement_and_one_budg
         .await;
     assert!(response.get("errors").is_none(), "{response:#}");
     assert!(response["data"]["caseStats"]["groups"].as_array().expect("groups").len() > 50);
-    // The grouped statement (counts and key sums together), the budget, one batch of kelurahan, and the
-    // audit record.
-    assert_eq!(db.statements() - before, 4);
+    // The budget's check, the grouped statement (counts and key sums together), the budget's charge,
+    // one batch of kelurahan, and the audit record.
+    assert_eq!(db.statements() - before, 5);
 });
 
 /// The record keys of a counted table, by row id.

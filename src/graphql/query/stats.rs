@@ -90,7 +90,7 @@ impl StatsQuery {
             let durations = selected(ctx, &["medianDaysToClose", "p90DaysToClose"]);
             let fact = CaseFact { as_of, durations };
             let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
-            disclosure::charge(ctx, &settings, published.cells).await?;
+            disclosure::charge(ctx, published.cells).await?;
             let Published { total, groups, cells } = published;
             // Keys are resolved together, so that their loaders batch them: one statement per kind of key.
             let keys = try_join_all(groups.iter().map(|group| case_key(ctx, &group_by, group))).await?;
@@ -142,7 +142,7 @@ impl StatsQuery {
             let durations = selected(ctx, &["medianHoursToRespond", "medianHoursToComplete"]);
             let fact = ReferralFact { as_of, durations };
             let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
-            disclosure::charge(ctx, &settings, published.cells).await?;
+            disclosure::charge(ctx, published.cells).await?;
             let Published { total, groups, cells } = published;
             let keys = try_join_all(groups.iter().map(|group| referral_key(ctx, &group_by, group))).await?;
             let shaped = groups.into_iter().zip(keys).map(|(group, key)| referral_group(group, key)).collect();
@@ -192,7 +192,7 @@ impl StatsQuery {
                 filter.unwrap_or_default().condition(&counting)?.add(counting.condition::<entity::outcome::Entity>());
             let fact = OutcomeFact { as_of };
             let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
-            disclosure::charge(ctx, &settings, published.cells).await?;
+            disclosure::charge(ctx, published.cells).await?;
             let Published { total, groups, cells } = published;
             let keys = outcome_keys(ctx, &group_by, &groups).await?;
             let shaped = groups.into_iter().zip(keys).map(|(group, key)| outcome_group(group, key)).collect();
@@ -255,7 +255,7 @@ impl StatsQuery {
                 })
                 .collect();
             let cells = (groups.len() as u64 + 1) * total.cells.len() as u64;
-            disclosure::charge(ctx, &settings, cells).await?;
+            disclosure::charge(ctx, cells).await?;
             let keys = programme_keys(ctx, &group_by, &groups).await?;
             let split = by_district.is_some();
             let shaped = groups.into_iter().zip(keys).map(|(group, key)| programme_group(group, key, split)).collect();
@@ -302,7 +302,7 @@ impl StatsQuery {
                 filter.unwrap_or_default().condition(&counting)?.add(counting.condition::<entity::volunteer::Entity>());
             let fact = VolunteerFact { today, trained_since };
             let published = aggregate::run(db(ctx)?, &fact, &group_by, None, condition, &settings).await?;
-            disclosure::charge(ctx, &settings, published.cells).await?;
+            disclosure::charge(ctx, published.cells).await?;
             let Published { total, groups, cells } = published;
             let keys = try_join_all(groups.iter().map(|group| volunteer_key(ctx, &group_by, group))).await?;
             let shaped = groups.into_iter().zip(keys).map(|(group, key)| volunteer_group(group, key)).collect();
@@ -333,7 +333,7 @@ impl StatsQuery {
             let settings = disclosure::settings(ctx, exact)?;
             let coverage = coverage(ctx, &settings).await?;
             let cells = coverage.len() as u64 * 2;
-            disclosure::charge(ctx, &settings, cells).await?;
+            disclosure::charge(ctx, cells).await?;
             Ok((coverage, cells))
         })
         .await
