@@ -19,6 +19,7 @@ use crate::ratelimit::Meter;
 /// The answer to a body over `limit` bytes: HTTP 413, `PAYLOAD_TOO_LARGE`, with the limit.
 pub fn too_large(content_type: HeaderValue, limit: usize) -> Response {
     let message = format!("the request body is larger than {limit} bytes (--max-body-bytes)");
+    crate::ops::metrics::refused(code::PAYLOAD_TOO_LARGE);
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code::PAYLOAD_TOO_LARGE, "limit": limit } }] });
     (StatusCode::PAYLOAD_TOO_LARGE, [(header::CONTENT_TYPE, content_type)], body.to_string()).into_response()
 }

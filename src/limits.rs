@@ -74,7 +74,9 @@ impl Refusal {
     }
 
     /// The GraphQL error clients see: `extensions.code`, and `limit` and `value` where known.
+    /// Every refusal is counted in the metrics by its code.
     pub fn into_server_error(self) -> ServerError {
+        crate::ops::metrics::refused(self.code);
         let mut error = ServerError::new(self.message, None);
         let mut extensions = async_graphql::ErrorExtensionValues::default();
         extensions.set("code", self.code);

@@ -158,7 +158,11 @@ fn data<T: Clone + 'static>(data: &async_graphql::Data) -> Option<T> {
 }
 
 /// An error without a position (it is about the whole request), from an [`AppError`].
+///
+/// Every admission error is a refusal (a limit, the cost, the key's budget, an unknown persisted query):
+/// counted in the metrics by its code.
 fn app_error(error: AppError) -> ServerError {
+    crate::ops::metrics::refused(error.code());
     let error: async_graphql::Error = error.into();
     let mut server = ServerError::new(error.message, None);
     server.extensions = error.extensions;

@@ -68,6 +68,7 @@ pub async fn check(db: &DatabaseConnection, viewer: &Viewer, budget: &Budget, no
         None => 0,
     };
     if used.saturating_add(cost) > budget.cells_per_day {
+        crate::ops::metrics::refused("STATS_BUDGET_EXHAUSTED");
         return Err(exhausted(budget, cost, now));
     }
     Ok(())

@@ -194,7 +194,10 @@ db_test!(metrics_count_requests_by_operation_and_code_and_never_show_values, |db
     assert_eq!(answer.status, 200, "{}", answer.body);
     let bad = format!("query OpsBad{name} {{ nope }}");
     assert_eq!(post(&app, Some(&key), &bad, json!({})).await.status, 200);
-    psm_api::ops::metrics::refused("RATE_LIMITED");
+    // A real refusal: more aliases than the limit allows, refused before execution.
+    let aliases: String = (0..40).map(|i| format!("a{i}: viewer {{ role }} ")).collect();
+    let refused = post(&app, Some(&key), &format!("{{ {aliases} }}"), json!({})).await;
+    assert!(refused.body.contains("TOO_MANY_ALIASES"), "{}", refused.body);
 
     let text = get(&app, "/metrics", &[]).await;
     assert_eq!(text.status, 200);
@@ -224,7 +227,7 @@ db_test!(metrics_count_requests_by_operation_and_code_and_never_show_values, |db
         "psm_db_pool_max_connections",
         r#"psm_db_pool_connections{state="idle"}"#,
         r#"psm_db_pool_connections{state="in_use"}"#,
-        r#"psm_refusals_total{code="RATE_LIMITED"}"#,
+        r#"psm_refusals_total{code="TOO_MANY_ALIASES"}"#,
         r#"psm_http_requests_total{path="/graphql",method="POST",status="200"}"#,
     ] {
         assert!(value(series.to_owned()).is_some(), "{series} missing:\n{body}");
