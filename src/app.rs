@@ -47,6 +47,8 @@ pub struct AppState {
     pub ops: crate::ops::Ops,
     /// Request limits and rate limits (see [`crate::gate`] and [`crate::ratelimit`]).
     pub limits: LimitConfig,
+    /// Keys checked a moment ago (see [`auth::KeyCache`]).
+    pub keys: auth::KeyCache,
 }
 
 impl AppState {
@@ -55,7 +57,9 @@ impl AppState {
         let cursor_key = crate::secret::cursor_key(&db).await?;
         let ops = crate::ops::Ops::new(config.ops.clone());
         let limits = config.limits.clone();
+        let keys = auth::KeyCache::new(std::time::Duration::from_millis(limits.key_cache_ms));
         Ok(AppState {
+            keys,
             limits,
             db,
             schema: graphql::schema(config, cursor_key),
@@ -181,7 +185,7 @@ async fn run_graphql(state: &AppState, request: Request) -> Result<Response, Res
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Result<Refusal, AppError>> {
     // A header that is not valid text is present but unusable: invalid, not missing.
     let authorization = headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
-    auth::authenticate(&state.db, authorization).await.map_err(|failure| match failure {
+    auth::authenticate(&state.db, &state.keys, authorization).await.map_err(|failure| match failure {
         AuthFailure::Denied(reason) => {
             Ok(Refusal::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, reason.message()))
         }

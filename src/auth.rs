@@ -112,8 +112,55 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
-/// Finds the key of an `Authorization` header value and notes its use.
-pub async fn authenticate(db: &DatabaseConnection, header: Option<&str>) -> Result<Viewer, AuthFailure> {
+/// Keys this server checked a moment ago, so that a busy dashboard does not cost a key lookup per
+/// request. An entry is used for at most its lifetime after the lookup that made it, so a revocation (or
+/// a demo key's expiry) reaches every replica within that lifetime; only valid keys are kept, by the
+/// hash of the whole key, and at most [`KeyCache::CAPACITY`] of them.
+#[derive(Debug, Clone)]
+pub struct KeyCache {
+    lifetime: std::time::Duration,
+    entries: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (Viewer, std::time::Instant)>>>,
+}
+
+impl KeyCache {
+    /// Most keys held; when full, entries past their lifetime go, and if none has, all of them.
+    pub const CAPACITY: usize = 10_000;
+
+    /// A cache whose entries live `lifetime`; zero keeps nothing.
+    pub fn new(lifetime: std::time::Duration) -> KeyCache {
+        KeyCache { lifetime, entries: Default::default() }
+    }
+
+    fn get(&self, hash: &str) -> Option<Viewer> {
+        if self.lifetime.is_zero() {
+            return None;
+        }
+        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.get(hash).filter(|(_, checked)| checked.elapsed() < self.lifetime).map(|(viewer, _)| viewer.clone())
+    }
+
+    fn put(&self, hash: String, viewer: &Viewer) {
+        if self.lifetime.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= Self::CAPACITY {
+            entries.retain(|_, (_, checked)| checked.elapsed() < self.lifetime);
+            if entries.len() >= Self::CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(hash, (viewer.clone(), std::time::Instant::now()));
+    }
+}
+
+/// Finds the key of an `Authorization` header value and notes its use; a key in `cache` is not read
+/// again until its entry expires.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    cache: &KeyCache,
+    header: Option<&str>,
+) -> Result<Viewer, AuthFailure> {
     let header = header.ok_or(AuthFailure::Denied(Unauthenticated::Missing))?;
     // The scheme is case-insensitive (RFC 9110); the key is not.
     let (scheme, key) = header.trim().split_once(' ').ok_or(AuthFailure::Denied(Unauthenticated::Invalid))?;
@@ -122,6 +169,10 @@ pub async fn authenticate(db: &DatabaseConnection, header: Option<&str>) -> Resu
     }
     let key = key.trim();
     let prefix = prefix_of(key).ok_or(AuthFailure::Denied(Unauthenticated::Invalid))?;
+    let hash = sha256_hex(key);
+    if let Some(viewer) = cache.get(&hash) {
+        return Ok(viewer);
+    }
     let now = Utc::now();
     let stored = api_key::Entity::find()
         .filter(api_key::Column::Prefix.eq(prefix))
@@ -133,7 +184,7 @@ pub async fn authenticate(db: &DatabaseConnection, header: Option<&str>) -> Resu
     let Some(stored) = stored.filter(|stored| stored.revoked_at.is_none()) else {
         return Err(AuthFailure::Denied(Unauthenticated::Invalid));
     };
-    if !constant_time_eq(&stored.secret_hash, &sha256_hex(key)) {
+    if !constant_time_eq(&stored.secret_hash, &hash) {
         return Err(AuthFailure::Denied(Unauthenticated::Invalid));
     }
     if stored.last_used_at.is_none_or(|used| now - used >= LAST_USED_RESOLUTION) {
@@ -144,7 +195,9 @@ pub async fn authenticate(db: &DatabaseConnection, header: Option<&str>) -> Resu
             .await
             .map_err(|e| AuthFailure::Error(e.into()))?;
     }
-    Ok(Viewer::of_key(&stored))
+    let viewer = Viewer::of_key(&stored);
+    cache.put(hash, &viewer);
+    Ok(viewer)
 }
 
 /// The expired `demo_keys` row of the `api_keys` row a query is looking at, if it has one.

@@ -95,6 +95,21 @@ pub enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// Rebuild or check the statistics tallies (case counts the database keeps current).
+    Tallies {
+        #[command(subcommand)]
+        action: TalliesAction,
+    },
+}
+
+/// Statistics tally actions.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum TalliesAction {
+    /// Recompute every tally from the cases, for the configured `--utc-offset-hours` (the server also
+    /// does this at start when the offset changed or the tallies were never built).
+    Rebuild,
+    /// Compare every tally with the cases; exits with failure when any row differs.
+    Check,
 }
 
 /// API key actions.
@@ -225,6 +240,10 @@ pub struct ApiConfig {
     /// Most time buckets one statistics request may return.
     #[arg(long, env = "PSM_MAX_BUCKETS", default_value_t = 1000, global = true)]
     pub max_buckets: u32,
+    /// Whether statistics read the case tallies the database keeps (see `psm-api tallies`) when they
+    /// hold what a request asks; `false` counts the cases every time (same figures, slower).
+    #[arg(long, env = "PSM_STATS_TALLIES", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub stats_tallies: bool,
     /// The city's offset from UTC in hours (Banjarmasin: WITA, UTC+8), for days and ages.
     #[arg(long, env = "PSM_UTC_OFFSET_HOURS", default_value_t = 8, global = true)]
     pub utc_offset_hours: i32,
@@ -276,6 +295,7 @@ impl Default for ApiConfig {
             stats_budget_cells: 50_000,
             stats_request_minimum_cells: 100,
             max_buckets: 1000,
+            stats_tallies: true,
             max_complexity: 2000,
             utc_offset_hours: 8,
             max_feed_page: 1000,
@@ -290,6 +310,11 @@ impl ApiConfig {
     /// The city's time zone as a fixed offset (WITA has no daylight saving).
     pub fn city_offset(&self) -> FixedOffset {
         FixedOffset::east_opt(self.utc_offset_hours.clamp(-14, 14) * 3600).unwrap_or_else(|| Utc.fix())
+    }
+
+    /// The city's offset from UTC in whole hours, as [`city_offset`](Self::city_offset) applies it.
+    pub fn city_offset_hours(&self) -> i32 {
+        self.city_offset().local_minus_utc() / 3600
     }
 
     /// The p-table in use: the `--ptable` file, or the built-in table.
@@ -344,6 +369,11 @@ pub struct LimitConfig {
     /// Parsed and validated query documents kept in memory, least recently used dropped first; 0 keeps none.
     #[arg(long, env = "PSM_DOCUMENT_CACHE_SIZE", default_value_t = 1000, global = true)]
     pub document_cache_size: usize,
+    /// How long, in milliseconds, a server may accept a key it has already checked without reading it
+    /// again: a revoked key is refused by every replica at most this long after the revocation. 0 reads
+    /// the key on every request.
+    #[arg(long, env = "PSM_KEY_CACHE_MS", default_value_t = 1000, global = true)]
+    pub key_cache_ms: u64,
 }
 
 impl Default for LimitConfig {
@@ -360,6 +390,7 @@ impl Default for LimitConfig {
             rate_limit_points: 100_000,
             rate_limit_restore: 1000,
             document_cache_size: 1000,
+            key_cache_ms: 1000,
         }
     }
 }

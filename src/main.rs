@@ -6,9 +6,15 @@ use chrono::Offset;
 use clap::Parser;
 use migration::{Migrator, MigratorTrait};
 use psm_api::app::AppState;
-use psm_api::config::{Cli, Command, KeyAction, MigrateAction};
+use psm_api::config::{Cli, Command, KeyAction, MigrateAction, TalliesAction};
+use psm_api::service::tallies;
 use psm_api::web::cors::{CorsPolicy, Origins};
 use psm_api::{auth, db, graphql, ops, seed, service};
+
+/// mimalloc serves the many small, short-lived allocations of a GraphQL answer from per-thread pages,
+/// without the locks glibc's malloc takes.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -62,7 +68,28 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let options =
                 seed::SeedOptions { cases: args.cases, progress: true, now: chrono::Utc::now(), seed: args.seed };
             let report = seed::seed_demo(&connection, &options).await?;
+            tallies::ensure(&connection, cli.serve.api.city_offset_hours()).await?;
             tracing::info!(?report, seconds = started.elapsed().as_secs_f64(), "demo data loaded");
+        }
+        Command::Tallies { action } => {
+            db::migrate(&connection).await?;
+            let offset = cli.serve.api.city_offset_hours();
+            match action {
+                TalliesAction::Rebuild => {
+                    let started = std::time::Instant::now();
+                    tallies::rebuild(&connection, offset).await?;
+                    tracing::info!(seconds = started.elapsed().as_secs_f64(), offset, "tallies rebuilt");
+                }
+                TalliesAction::Check => {
+                    let differences = tallies::check(&connection).await?;
+                    for (table, rows) in &differences {
+                        println!("{table}: {rows} rows differ from the cases");
+                    }
+                    if differences.iter().any(|(_, rows)| *rows != 0) {
+                        return Err("the tallies differ from the cases: run `psm-api tallies rebuild`".into());
+                    }
+                }
+            }
         }
         Command::Key { action } => {
             db::migrate(&connection).await?;
@@ -79,6 +106,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 seed::seed_demo(&connection, &options).await?;
                 let lifetime = chrono::Duration::days(i64::from(cli.serve.demo_key_days));
                 auth::create_demo_keys(&connection, lifetime).await.map_err(|e| e.detail())?;
+            }
+            if tallies::ensure(&connection, cli.serve.api.city_offset_hours()).await? {
+                tracing::info!("statistics tallies built");
             }
             let demo_keys = if url.starts_with("sqlite:") {
                 auth::demo_keys(&connection).await.map_err(|e| e.detail())?

@@ -176,9 +176,11 @@ pub async fn seed_demo(db: &DatabaseConnection, options: &SeedOptions) -> Result
     } else {
         Vec::new()
     };
+    let tallies = crate::service::tallies::suspend(db).await?;
     let loaded = futures_util::future::try_join_all((0..connections).map(|_| insert_chunks())).await;
-    // Rebuild the indexes even when loading failed, so that the schema stays whole.
+    // Rebuild the indexes and keep the tallies again even when loading failed, so that the schema stays whole.
     rebuild_indexes(db, &deferred, options.progress).await?;
+    crate::service::tallies::resume(db, tallies).await?;
     for inserted in loaded? {
         report.add(&inserted);
     }

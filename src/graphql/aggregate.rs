@@ -47,6 +47,12 @@ pub trait Fact {
 
     /// Adds the rows to count as the statement's FROM, under the table's own name.
     fn source(&self, select: &mut SelectStatement);
+    /// Adds the rows the total counts as the statement's FROM, under the same name: the source, unless
+    /// its rows repeat a record once per value of a dimension (a tally by category counts a case once
+    /// per category, so its total must come from rows that hold each case once).
+    fn total_source(&self, select: &mut SelectStatement) {
+        self.source(select);
+    }
     /// The instant column time buckets and periods apply to, as SQL.
     fn time_column(&self) -> &'static str;
     /// The bucket of a time dimension; `None` for other dimensions.
@@ -108,6 +114,8 @@ pub struct Settings {
     pub minimum_cell_size: u64,
     pub offset: FixedOffset,
     pub max_buckets: usize,
+    /// Whether figures may be read from the [`tallies`](crate::service::tallies) when they hold them.
+    pub tallies: bool,
     /// How figures are published: `None` for exact figures, otherwise through disclosure control.
     pub disclosure: Option<Disclosure>,
 }
@@ -300,7 +308,7 @@ fn statement<F: Fact>(
     let mut total = Query::select();
     total.expr_as(Expr::cust("1"), "is_total").expr_as(Expr::cust("NULL"), "d0").expr_as(Expr::cust("NULL"), "d1");
     measures(&mut total);
-    fact.source(&mut total);
+    fact.total_source(&mut total);
     total.cond_where(condition.clone());
     if group_by.is_empty() {
         return total;

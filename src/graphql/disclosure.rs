@@ -46,6 +46,7 @@ pub fn settings(ctx: &Context<'_>, exact: bool) -> AppResult<Settings> {
         minimum_cell_size: if exact { 1 } else { u64::from(std::cmp::max(config.minimum_cell_size, 1)) },
         offset: config.city_offset(),
         max_buckets: config.max_buckets as usize,
+        tallies: config.stats_tallies,
         disclosure: (!exact).then(|| Disclosure {
             table: config.ptable(),
             percentile_minimum: u64::from(config.percentile_minimum_count),
@@ -139,7 +140,7 @@ impl StatisticsInputs for Time {
 }
 
 /// Whether `instant` is a midnight in the city.
-fn whole_day(instant: DateTime<Utc>, offset: FixedOffset) -> bool {
+pub fn whole_day(instant: DateTime<Utc>, offset: FixedOffset) -> bool {
     let local = instant.with_timezone(&offset);
     local.num_seconds_from_midnight() == 0 && local.nanosecond() == 0
 }

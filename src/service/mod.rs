@@ -17,6 +17,8 @@
 //! - [`suppression`]: small-cell rules on perturbed counts, and the audit that no published table pins
 //!   a small count.
 //! - [`budget`]: each key's daily budget of statistics cells, held in the database.
+//! - [`tallies`]: case counts pre-aggregated by the database's triggers, exact in every transaction,
+//!   which the statistics read instead of a million cases when they can.
 //! - [`workflow`]: the lifecycles of cases and referrals.
 //! - [`feed`]: each partner's ordered feed of referral changes, and the sweeps that expire referrals
 //!   and consents.
@@ -34,6 +36,7 @@ pub mod programme;
 pub mod referral;
 pub mod scope;
 pub mod suppression;
+pub mod tallies;
 pub mod value;
 pub mod volunteer;
 pub mod workflow;

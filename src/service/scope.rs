@@ -77,6 +77,12 @@ impl Scoped {
         E::find().filter(self.condition::<E>())
     }
 
+    /// Whether the caller's rows of `E` are all of them: only then may figures be read from tallies
+    /// that count every row (see [`tallies`](crate::service::tallies)).
+    pub fn counts_all<E: Guarded>(&self) -> bool {
+        E::scope(&self.viewer, self.reading).is_none()
+    }
+
     /// The condition limiting `E` to the caller's rows (everything when unrestricted).
     pub fn condition<E: Guarded>(&self) -> Condition {
         E::scope(&self.viewer, self.reading).unwrap_or_else(Condition::all)
@@ -306,6 +312,10 @@ pub const UNSERVED_TABLES: &[(&str, &str)] = &[
     ("demo_keys", "the public keys of the embedded demo database, read at startup to print them"),
     ("persisted_queries", "query texts by hash (persisted queries), no data of anyone"),
     ("statistics_budgets", "statistics cells each key published per day, read only by the budget check"),
+    ("statistics_tally_state", "the offset the tallies were built for, read at start"),
+    ("case_tallies", "counts of cases; read by the statistics only when `Scoped::counts_all` cases"),
+    ("case_day_tallies", "counts of cases; read by the statistics only when `Scoped::counts_all` cases"),
+    ("case_category_tallies", "counts of cases; read by the statistics only when `Scoped::counts_all` cases"),
 ];
 
 /// Tables of the [`Guarded`] entities.

@@ -15,7 +15,7 @@ use entity::{
 use http_body_util::BodyExt;
 use psm_api::app::{AppState, router};
 use psm_api::auth::{NewKey, Viewer, create_key, revoke_key};
-use psm_api::config::ApiConfig;
+use psm_api::config::{ApiConfig, LimitConfig};
 use psm_api::graphql::ids::{NodeType, encode};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
@@ -528,6 +528,18 @@ db_test!(requests_need_a_valid_unrevoked_key, |db| async move {
     assert!(used.last_used_at.is_some());
 
     revoke_key(&db.db, &stored.prefix).await.map_err(|e| e.detail()).expect("revoke");
+    // A server may go on accepting a key it checked for the key cache's lifetime (a second by default),
+    // never longer; without the cache, the next request is refused.
+    let uncached = router(
+        AppState::new(
+            db.db.clone(),
+            ApiConfig { limits: LimitConfig { key_cache_ms: 0, ..LimitConfig::default() }, ..ApiConfig::default() },
+        )
+        .await
+        .expect("app state"),
+    );
+    assert_eq!(post(&uncached, Some(&format!("Bearer {key}")), query).await.0, StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(std::time::Duration::from_millis(LimitConfig::default().key_cache_ms + 50)).await;
     let (status, body) = post(&app, Some(&format!("Bearer {key}")), query).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
@@ -816,4 +828,34 @@ db_test!(admins_create_list_and_revoke_keys_through_the_api, |db| async move {
         .await
         .expect("count");
     assert_eq!(audited, 2, "creation and revocation are audited");
+});
+
+db_test!(a_key_checked_a_moment_ago_is_not_read_again, |db| async move {
+    db.seed(5).await;
+    let new = NewKey { role: Role::Dashboard, organisation: None, volunteer: None, name: "wall screen".into() };
+    let (key, _) = create_key(&db.db, &new).await.map_err(|e| e.detail()).expect("key");
+    let bearer = format!("Bearer {key}");
+    let cached = router(AppState::new(db.db.clone(), ApiConfig::default()).await.expect("app state"));
+    let uncached = router(
+        AppState::new(
+            db.db.clone(),
+            ApiConfig { limits: LimitConfig { key_cache_ms: 0, ..LimitConfig::default() }, ..ApiConfig::default() },
+        )
+        .await
+        .expect("app state"),
+    );
+    let statements = |app: axum::Router| {
+        let (db, bearer) = (&db, &bearer);
+        async move {
+            let before = db.statements();
+            let (status, body) = post(&app, Some(bearer), "{ viewer { role } }").await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            db.statements() - before
+        }
+    };
+    let first = statements(cached.clone()).await;
+    let again = statements(cached).await;
+    let uncached = statements(uncached).await;
+    assert_eq!(uncached, again + 1, "a cached key skips exactly its lookup");
+    assert!(first > again, "the first request reads the key (and notes its use): {first} against {again}");
 });

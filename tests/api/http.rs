@@ -185,6 +185,9 @@ db_test!(demo_keys_are_random_per_database_expire_and_exist_only_in_sqlite, |db|
     let past = Utc::now() - Duration::seconds(1);
     let expire = sea_orm::sea_query::Query::update().table("demo_keys").value("expires_at", past).take();
     sea_orm::ConnectionTrait::execute(&db.db, &expire).await.expect("expire demo keys");
+    // A server may accept a key it checked for the key cache's lifetime, never longer.
+    let lifetime = psm_api::config::LimitConfig::default().key_cache_ms;
+    tokio::time::sleep(std::time::Duration::from_millis(lifetime + 50)).await;
     for key in &keys {
         let (status, body) = get_with_key(&app, viewer, &key.key).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "expired {} key accepted: {body}", key.role.as_str());

@@ -35,6 +35,7 @@ mod scope;
 mod shutdown;
 mod stats;
 mod suppression;
+mod tallies;
 mod web;
 mod writes;
 mod writes_more;

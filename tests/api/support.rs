@@ -112,6 +112,10 @@ async fn template(url: &str) -> &'static str {
             admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create template");
             let template = psm_api::db::connect(&with_database(url, &name), 2).await.expect("connect template");
             Migrator::up(&template, None).await.expect("migrate template");
+            // As the server does at start: the tallies are built (empty) for the city's offset.
+            psm_api::service::tallies::ensure(&template, ApiConfig::default().city_offset_hours())
+                .await
+                .expect("build tallies");
             template.close().await.expect("close template");
             name
         })
@@ -128,6 +132,9 @@ impl TestDb {
                 let file = TempFile(path);
                 let mut db = psm_api::db::connect(&url, 4).await.expect("open SQLite");
                 Migrator::up(&db, None).await.expect("migrate SQLite");
+                psm_api::service::tallies::ensure(&db, ApiConfig::default().city_offset_hours())
+                    .await
+                    .expect("build tallies");
                 let cursor_key = cursor_key(&db).await;
                 let statements = count_statements(&mut db);
                 Some(TestDb { db, url, cursor_key, statements, _file: Some(file) })

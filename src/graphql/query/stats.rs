@@ -11,7 +11,7 @@ use entity::{
     region, volunteer,
 };
 use futures_util::future::try_join_all;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement, UnionType};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Query, SelectStatement, UnionType};
 use sea_orm::{Condition, DatabaseBackend, Iterable};
 use uuid::Uuid;
 
@@ -36,7 +36,9 @@ use crate::graphql::types::stats::{
 };
 use crate::graphql::types::volunteer::Volunteer;
 use crate::graphql::types::volunteer::VolunteerFilter;
+use crate::service::scope::Scoped;
 use crate::service::suppression::{Equation, Hidden, suppress};
+use crate::service::tallies::{CaseTally, Needs};
 
 #[derive(Default)]
 pub struct StatsQuery;
@@ -85,10 +87,11 @@ impl StatsQuery {
             // Statistics count the rows the caller's figures may count (city-wide), and filters match
             // through them; the figures leave only through disclosure control.
             let counting = crate::graphql::guard::scoped(ctx)?.counting();
-            let condition =
-                filter.unwrap_or_default().condition(&counting)?.add(counting.condition::<entity::case::Entity>());
+            let filter = filter.unwrap_or_default();
             let durations = selected(ctx, &["medianDaysToClose", "p90DaysToClose"]);
-            let fact = CaseFact { as_of, durations };
+            let tally = case_tally(&settings, &counting, &filter, &group_by, period.as_ref(), as_of, durations);
+            let condition = filter.condition(&counting)?.add(counting.condition::<entity::case::Entity>());
+            let fact = CaseFact { as_of, durations, tally };
             let published = aggregate::run(db(ctx)?, &fact, &group_by, period, condition, &settings).await?;
             disclosure::charge(ctx, published.cells).await?;
             let Published { total, groups, cells } = published;
@@ -340,8 +343,8 @@ impl StatsQuery {
     }
 }
 
-/// The rows of `volunteerCoverage`: each count is grouped once over its table (open cases through the
-/// status index), then joined to the 52 kelurahan, so that kelurahan without volunteers or open cases
+/// The rows of `volunteerCoverage`: each count is grouped once over its table (open cases from
+/// the case tally, or the cases), then joined to the 52 kelurahan, so that kelurahan without volunteers or open cases
 /// appear with 0; the sums of record keys come in the same statement.
 async fn coverage(ctx: &Context<'_>, settings: &Settings) -> AppResult<Vec<KelurahanCoverage>> {
     let db = db(ctx)?;
@@ -350,6 +353,12 @@ async fn coverage(ctx: &Context<'_>, settings: &Settings) -> AppResult<Vec<Kelur
         .filter(|status| **status != entity::enums::CaseStatus::Closed)
         .map(|status| format!("'{}'", status.as_str()))
         .collect();
+    // Open cases by kelurahan are in the case tally (every case counts here, whoever asks).
+    let open_cases = if settings.tallies {
+        "CAST(SUM(\"n\") AS BIGINT) AS \"n\", CAST(SUM(\"key_sum\") AS BIGINT) AS \"k\" FROM \"case_tallies\""
+    } else {
+        "COUNT(*) AS \"n\", CAST(SUM(\"record_key\") AS BIGINT) AS \"k\" FROM \"cases\""
+    };
     let sql = format!(
         "SELECT \"r\".\"code\", \"r\".\"level\", \"r\".\"name\", \"r\".\"parent_code\", \
                 COALESCE(\"v\".\"n\", 0) AS \"active\", COALESCE(\"v\".\"k\", 0) AS \"active_key\", \
@@ -358,11 +367,11 @@ async fn coverage(ctx: &Context<'_>, settings: &Settings) -> AppResult<Vec<Kelur
          LEFT JOIN (SELECT \"kelurahan_code\", COUNT(*) AS \"n\", CAST(SUM(\"record_key\") AS BIGINT) AS \"k\" \
                     FROM \"volunteers\" WHERE \"status\" = 'ACTIVE' \
                     GROUP BY \"kelurahan_code\") AS \"v\" ON \"v\".\"kelurahan_code\" = \"r\".\"code\" \
-         LEFT JOIN (SELECT \"kelurahan_code\", COUNT(*) AS \"n\", CAST(SUM(\"record_key\") AS BIGINT) AS \"k\" \
-                    FROM \"cases\" WHERE \"status\" IN ({}) \
+         LEFT JOIN (SELECT \"kelurahan_code\", {open_cases} \
+                    WHERE \"status\" IN ({statuses}) \
                     GROUP BY \"kelurahan_code\") AS \"c\" ON \"c\".\"kelurahan_code\" = \"r\".\"code\" \
          WHERE \"r\".\"level\" = 'SUBDISTRICT' ORDER BY \"r\".\"code\"",
-        open.join(", ")
+        statuses = open.join(", ")
     );
     let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
     let rows = sea_orm::ConnectionTrait::query_all_raw(db, statement).await.map_err(AppError::from)?;
@@ -422,6 +431,87 @@ struct CaseFact {
     as_of: Option<DateTime<Utc>>,
     /// Whether the percentiles of days to close are wanted.
     durations: bool,
+    /// The tally read instead of the cases, when one holds the request (see [`case_tally`]).
+    tally: Option<CaseTally>,
+}
+
+/// The tally that answers a case statistics request exactly, if one does: figures of today (no
+/// `asOf`), no percentiles (a tally holds counts, not durations), a caller who counts every case, a
+/// filter on fields the tally holds, and opening instants (period, `filter.opened`) at whole days, as
+/// the day tally holds them. Anything else counts the cases.
+fn case_tally(
+    settings: &Settings,
+    counting: &Scoped,
+    filter: &CaseFilter,
+    group_by: &[CaseDimension],
+    period: Option<&StatsPeriod>,
+    as_of: Option<DateTime<Utc>>,
+    durations: bool,
+) -> Option<CaseTally> {
+    if !settings.tallies || as_of.is_some() || durations || !counting.counts_all::<case::Entity>() {
+        return None;
+    }
+    // Every field named: a new filter field must be decided on here before it compiles.
+    let CaseFilter {
+        status: _,
+        district_codes: _,
+        kelurahan_codes: _,
+        categories,
+        opened,
+        closed,
+        updated_since,
+        urgency,
+        source,
+        reporting_volunteer_id,
+        programme_id,
+        referred_to_organisation_id,
+        reference_number,
+    } = filter;
+    // A category filter keeps cases carrying any of the categories, once each: no tally holds that.
+    if categories.is_some()
+        || closed.is_some()
+        || updated_since.is_some()
+        || reporting_volunteer_id.is_some()
+        || programme_id.is_some()
+        || referred_to_organisation_id.is_some()
+        || reference_number.is_some()
+    {
+        return None;
+    }
+    let whole_days = |instants: &[Option<DateTime<Utc>>]| {
+        instants.iter().flatten().all(|instant| disclosure::whole_day(*instant, settings.offset))
+    };
+    let mut needs = Needs { urgency_or_source: urgency.is_some() || source.is_some(), ..Needs::default() };
+    // A period bounds the opening instants, with or without a time dimension.
+    if let Some(period) = period {
+        needs.opening_day = true;
+        if !whole_days(&[Some(period.from), Some(period.before)]) {
+            return None;
+        }
+    }
+    if let Some(range) = opened {
+        needs.opening_day = true;
+        if !whole_days(&[range.from, range.before]) {
+            return None;
+        }
+    }
+    for dimension in group_by {
+        match dimension {
+            CaseDimension::District | CaseDimension::Kelurahan | CaseDimension::Status => {}
+            CaseDimension::Category => needs.category = true,
+            CaseDimension::Urgency | CaseDimension::Source => needs.urgency_or_source = true,
+            CaseDimension::ReportingVolunteer | CaseDimension::Programme => return None,
+            CaseDimension::OpenedDay
+            | CaseDimension::OpenedWeek
+            | CaseDimension::OpenedMonth
+            | CaseDimension::OpenedQuarter
+            | CaseDimension::OpenedYear => {
+                // Grouping by time needs a period, checked above.
+                needs.opening_day = true;
+            }
+        }
+    }
+    CaseTally::for_needs(needs)
 }
 
 const CLOSED: &str = "\"cases\".\"status\" = 'CLOSED'";
@@ -429,11 +519,25 @@ const CLOSED: &str = "\"cases\".\"status\" = 'CLOSED'";
 impl Fact for CaseFact {
     type Dimension = CaseDimension;
 
+    /// A tally is read under the name `cases`, its columns named as the cases' own, so that filters and
+    /// dimensions apply to it unchanged.
     fn source(&self, select: &mut SelectStatement) {
-        match self.as_of {
-            Some(instant) => select.from_subquery(cases_as_of(instant), case::Entity),
-            None => select.from(case::Entity),
+        match (self.tally, self.as_of) {
+            (Some(tally), _) => select.from_as(Alias::new(tally.table()), case::Entity),
+            (None, Some(instant)) => select.from_subquery(cases_as_of(instant), case::Entity),
+            (None, None) => select.from(case::Entity),
         };
+    }
+
+    /// The category tally holds a case once per category; its total counts the cases' tally, which
+    /// holds every field a category request may filter by.
+    fn total_source(&self, select: &mut SelectStatement) {
+        match self.tally {
+            Some(CaseTally::Categories) => {
+                select.from_as(Alias::new(CaseTally::Cases.table()), case::Entity);
+            }
+            _ => self.source(select),
+        }
     }
 
     fn time_column(&self) -> &'static str {
@@ -456,6 +560,7 @@ impl Fact for CaseFact {
             // A kelurahan code starts with its kecamatan's: 63.71.01.1001 lies in 63.71.01.
             CaseDimension::District => Expr::cust("substr(\"cases\".\"kelurahan_code\", 1, 8)"),
             CaseDimension::Kelurahan => Expr::col((case::Entity, case::Column::KelurahanCode)),
+            CaseDimension::Category if self.tally.is_some() => Expr::cust("\"cases\".\"category\""),
             CaseDimension::Category => Expr::col((case_category::Entity, case_category::Column::Category)),
             CaseDimension::Status => Expr::col((case::Entity, case::Column::Status)),
             CaseDimension::Urgency => Expr::col((case::Entity, case::Column::Urgency)),
@@ -472,6 +577,9 @@ impl Fact for CaseFact {
     }
 
     fn join(&self, dimensions: &[CaseDimension], select: &mut SelectStatement) {
+        if self.tally.is_some() {
+            return;
+        }
         if dimensions.contains(&CaseDimension::Category) {
             select.join(
                 JoinType::InnerJoin,
@@ -494,11 +602,11 @@ impl Fact for CaseFact {
     }
 
     fn counts(&self) -> Vec<(&'static str, Count)> {
-        vec![
-            ("n", Count::All),
-            ("open", Count::When("\"cases\".\"status\" <> 'CLOSED'".into())),
-            ("closed", Count::When(CLOSED.into())),
-        ]
+        const OPEN: &str = "\"cases\".\"status\" <> 'CLOSED'";
+        if self.tally.is_some() {
+            return vec![("n", tallied(None)), ("open", tallied(Some(OPEN))), ("closed", tallied(Some(CLOSED)))];
+        }
+        vec![("n", Count::All), ("open", Count::When(OPEN.into())), ("closed", Count::When(CLOSED.into()))]
     }
 
     fn relations(&self) -> Vec<(usize, Vec<usize>)> {
@@ -515,6 +623,15 @@ impl Fact for CaseFact {
             ("p90_days", percentile(backend, &days, CLOSED, 0.9), 2),
         ]
     }
+}
+
+/// A count over tally rows (where `when` holds): the sum of their counts, with the sum of their key sums.
+fn tallied(when: Option<&str>) -> Count {
+    let sum = |column: &str| match when {
+        Some(when) => format!("CAST(SUM(CASE WHEN {when} THEN \"cases\".\"{column}\" ELSE 0 END) AS BIGINT)"),
+        None => format!("CAST(SUM(\"cases\".\"{column}\") AS BIGINT)"),
+    };
+    Count::Custom { count: sum("n"), key: sum("key_sum") }
 }
 
 fn case_group(group: PublishedGroup, key: CaseStatsKey) -> CaseStatsGroup {
@@ -567,41 +684,60 @@ async fn organisation(ctx: &Context<'_>, id: &str) -> AppResult<Option<Organisat
 
 /// The cases as they stood at `instant`: those opened by then, with the status and closing instant of
 /// their last status change up to then. Other fields are today's.
+///
+/// The last change of each case comes from one derived table (a window function over the changes up to
+/// then), joined once, as in [`referrals_as_of`]: correlated subqueries would run again for each of the
+/// many references the counts make to the status.
 fn cases_as_of(instant: DateTime<Utc>) -> SelectStatement {
-    let (h, c) = (Alias::new("h"), Alias::new("c"));
-    let latest = |what: Expr| {
-        let subquery = Query::select()
-            .expr(what)
-            .from_as(case_status_change::Entity, h.clone())
-            .and_where(Expr::col((h.clone(), case_status_change::Column::CaseId)).equals((c.clone(), case::Column::Id)))
-            .and_where(Expr::col((h.clone(), case_status_change::Column::ChangedAt)).lte(instant))
-            .order_by((h.clone(), case_status_change::Column::ChangedAt), Order::Desc)
-            .order_by((h.clone(), case_status_change::Column::Id), Order::Desc)
-            .limit(1)
-            .take();
-        Expr::SubQuery(None, Box::new(subquery.into()))
-    };
-    let to_status = Expr::col((h.clone(), case_status_change::Column::ToStatus));
-    let changed_at = Expr::col((h.clone(), case_status_change::Column::ChangedAt));
+    let (c, last) = (Alias::new("c"), Alias::new("last_change"));
+    let mut latest = Query::select();
+    latest
+        .column(case_status_change::Column::CaseId)
+        .column(case_status_change::Column::ToStatus)
+        .column(case_status_change::Column::ChangedAt)
+        .expr_as(newest_first("case_status_changes", "case_id", "changed_at"), "position")
+        .from(case_status_change::Entity)
+        .and_where(Expr::col((case_status_change::Entity, case_status_change::Column::ChangedAt)).lte(instant));
+    let to_status = Expr::col((last.clone(), case_status_change::Column::ToStatus));
     let mut select = Query::select();
     select.from_as(case::Entity, c.clone());
     for column in case::Column::iter() {
         match column {
             case::Column::Status => {
-                select.expr_as(latest(to_status.clone()), column);
+                select.expr_as(to_status.clone(), column);
             }
             case::Column::ClosedAt => {
-                let closing =
-                    Expr::case(to_status.clone().eq("CLOSED"), changed_at.clone()).finally(Expr::cust("NULL"));
-                select.expr_as(latest(closing.into()), column);
+                let changed_at = Expr::col((last.clone(), case_status_change::Column::ChangedAt));
+                select.expr_as(
+                    Expr::case(to_status.clone().eq("CLOSED"), changed_at).finally(Expr::cust("NULL")),
+                    column,
+                );
             }
             _ => {
                 select.column((c.clone(), column));
             }
         }
     }
-    select.and_where(Expr::col((c, case::Column::OpenedAt)).lte(instant));
     select
+        .join_subquery(
+            JoinType::LeftJoin,
+            latest,
+            last.clone(),
+            Condition::all()
+                .add(
+                    Expr::col((last.clone(), case_status_change::Column::CaseId)).equals((c.clone(), case::Column::Id)),
+                )
+                .add(Expr::col((last, "position")).eq(1)),
+        )
+        .and_where(Expr::col((c, case::Column::OpenedAt)).lte(instant));
+    select
+}
+
+/// Numbers the rows of a history `table` per `parent`, 1 for the latest by `at` (ties broken by id).
+fn newest_first(table: &str, parent: &str, at: &str) -> Expr {
+    Expr::cust(format!(
+        "ROW_NUMBER() OVER (PARTITION BY \"{table}\".\"{parent}\" ORDER BY \"{table}\".\"{at}\" DESC, \"{table}\".\"id\" DESC)"
+    ))
 }
 
 /// The referrals as they stood at `instant`, from their event log: those sent by then, with the status and
@@ -624,13 +760,7 @@ fn referrals_as_of(instant: DateTime<Utc>) -> SelectStatement {
         .column(referral_event::Column::ReferralId)
         .column(referral_event::Column::ToStatus)
         .column(referral_event::Column::Reason)
-        .expr_as(
-            Expr::cust(
-                "ROW_NUMBER() OVER (PARTITION BY \"referral_events\".\"referral_id\" \
-                 ORDER BY \"referral_events\".\"occurred_at\" DESC, \"referral_events\".\"id\" DESC)",
-            ),
-            "position",
-        );
+        .expr_as(newest_first("referral_events", "referral_id", "occurred_at"), "position");
     events(&mut latest);
     let first = |statuses: &str| {
         Expr::cust(format!(

@@ -1,0 +1,207 @@
+//! Statistics tallies: case counts pre-aggregated by kelurahan, status, urgency, source, opening day and
+//! category, kept exact by database triggers inside every writing transaction (the migration
+//! `create_statistics_tallies` holds them). The statistics engine reads a tally instead of the cases when
+//! one holds every dimension a request groups or filters by; otherwise it counts the cases.
+//!
+//! A tally row holds a count and the sum of its cases' record keys, so figures perturbed from a tally
+//! are the figures perturbed from the cases. The day tally depends on the city's offset from UTC: the
+//! tallies record the offset they were built for, and [`ensure`] (run at every start) rebuilds them
+//! when it differs from the configured one, or when they were never built.
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, TransactionTrait};
+
+/// A tally of cases the statistics can read instead of the cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseTally {
+    /// Cases by kelurahan, status, urgency and source.
+    Cases,
+    /// Cases by opening day (the city's midnight starting it), kelurahan and status.
+    Days,
+    /// Case categories by kelurahan, status and category.
+    Categories,
+}
+
+/// What a statistics request needs of a tally, besides kelurahan and status (which every tally has).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    /// Opening instants: a time dimension, a period, or a filter on `opened`, all at whole days.
+    pub opening_day: bool,
+    /// The category of each case (grouping by category).
+    pub category: bool,
+    /// Urgency or source (grouping or filtering by them).
+    pub urgency_or_source: bool,
+}
+
+impl CaseTally {
+    /// The smallest tally holding everything `needs` asks for, if one does.
+    pub fn for_needs(needs: Needs) -> Option<CaseTally> {
+        match (needs.opening_day, needs.category, needs.urgency_or_source) {
+            (false, false, _) => Some(CaseTally::Cases),
+            (true, false, false) => Some(CaseTally::Days),
+            (false, true, false) => Some(CaseTally::Categories),
+            _ => None,
+        }
+    }
+
+    /// The tally's table.
+    pub fn table(self) -> &'static str {
+        match self {
+            CaseTally::Cases => "case_tallies",
+            CaseTally::Days => "case_day_tallies",
+            CaseTally::Categories => "case_category_tallies",
+        }
+    }
+}
+
+/// Builds the tallies when they were never built or were built for another offset; returns whether it
+/// rebuilt them. Run at start, after the migrations.
+pub async fn ensure(db: &DatabaseConnection, utc_offset_hours: i32) -> Result<bool, DbErr> {
+    let built = built_for(db).await?;
+    if built == Some(utc_offset_hours) {
+        return Ok(false);
+    }
+    rebuild(db, utc_offset_hours).await?;
+    Ok(true)
+}
+
+/// The offset the tallies were built for; `None` while they were never built.
+pub async fn built_for(db: &impl ConnectionTrait) -> Result<Option<i32>, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT utc_offset_hours FROM statistics_tally_state WHERE id = 1",
+        ))
+        .await?;
+    match row {
+        Some(row) => row.try_get::<Option<i32>>("", "utc_offset_hours"),
+        None => Ok(None),
+    }
+}
+
+/// Recomputes every tally from the cases, in one transaction that holds writers of cases off (on
+/// PostgreSQL) until it commits, and records the offset the day tally was built for.
+pub async fn rebuild(db: &DatabaseConnection, utc_offset_hours: i32) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let txn = db.begin().await?;
+    if backend == DatabaseBackend::Postgres {
+        txn.execute_unprepared("LOCK TABLE cases, case_categories IN SHARE MODE").await?;
+    }
+    // Stop the triggers while the tallies are emptied and refilled (this transaction sees only itself).
+    txn.execute_unprepared("UPDATE statistics_tally_state SET utc_offset_hours = NULL WHERE id = 1").await?;
+    for table in [CaseTally::Cases, CaseTally::Days, CaseTally::Categories] {
+        txn.execute_unprepared(&format!("DELETE FROM {}", table.table())).await?;
+        txn.execute_unprepared(&format!("INSERT INTO {} {}", table.table(), grouped(table, backend, utc_offset_hours)))
+            .await?;
+    }
+    txn.execute_unprepared(&format!(
+        "UPDATE statistics_tally_state SET utc_offset_hours = {utc_offset_hours} WHERE id = 1"
+    ))
+    .await?;
+    txn.commit().await
+}
+
+/// The tally triggers of PostgreSQL (SQLite's do nothing while the state holds no offset).
+const POSTGRES_TRIGGERS: &[(&str, &str)] = &[
+    ("cases", "tally_cases_insert_delete"),
+    ("cases", "tally_cases_update"),
+    ("case_categories", "tally_case_categories"),
+];
+
+/// Stops keeping the tallies for a bulk load, and returns the offset they were built for (to give to
+/// [`resume`]). Nobody reads them meanwhile (the state holds no offset), and on PostgreSQL the
+/// triggers are disabled, so that loading a million cases does not call a trigger for every row.
+pub async fn suspend(db: &DatabaseConnection) -> Result<Option<i32>, DbErr> {
+    let built = built_for(db).await?;
+    let txn = db.begin().await?;
+    txn.execute_unprepared("UPDATE statistics_tally_state SET utc_offset_hours = NULL WHERE id = 1").await?;
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        for (table, trigger) in POSTGRES_TRIGGERS {
+            txn.execute_unprepared(&format!("ALTER TABLE {table} DISABLE TRIGGER {trigger}")).await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(built)
+}
+
+/// Keeps the tallies again after [`suspend`]: enables the triggers and, if the tallies were built
+/// before, rebuilds them for the same offset (otherwise the next start builds them).
+pub async fn resume(db: &DatabaseConnection, built: Option<i32>) -> Result<(), DbErr> {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        for (table, trigger) in POSTGRES_TRIGGERS {
+            db.execute_unprepared(&format!("ALTER TABLE {table} ENABLE TRIGGER {trigger}")).await?;
+        }
+    }
+    match built {
+        Some(offset) => rebuild(db, offset).await,
+        None => Ok(()),
+    }
+}
+
+/// The rows of each tally that differ from the cases (both ways), by table: all zeros when the tallies
+/// are exact. Tallies never built count as differing wherever there are cases.
+pub async fn check(db: &impl ConnectionTrait) -> Result<Vec<(&'static str, i64)>, DbErr> {
+    let backend = db.get_database_backend();
+    let offset = built_for(db).await?.unwrap_or(0);
+    let mut differences = Vec::new();
+    for table in [CaseTally::Cases, CaseTally::Days, CaseTally::Categories] {
+        let (name, grouped) = (table.table(), grouped(table, backend, offset));
+        let columns = columns(table);
+        let sql = format!(
+            "SELECT COUNT(*) AS differing FROM (\
+               SELECT * FROM (SELECT {columns} FROM {name} EXCEPT SELECT * FROM ({grouped}) AS g) AS a \
+               UNION ALL \
+               SELECT * FROM (SELECT * FROM ({grouped}) AS g EXCEPT SELECT {columns} FROM {name}) AS b\
+             ) AS d"
+        );
+        let row = db.query_one_raw(Statement::from_string(backend, sql)).await?;
+        let differing = match row {
+            Some(row) => row.try_get::<i64>("", "differing")?,
+            None => 0,
+        };
+        differences.push((name, differing));
+    }
+    Ok(differences)
+}
+
+/// The columns of a tally, in the order [`grouped`] selects them.
+fn columns(table: CaseTally) -> &'static str {
+    match table {
+        CaseTally::Cases => "kelurahan_code, status, urgency, source, n, key_sum",
+        CaseTally::Days => "opened_at, kelurahan_code, status, n, key_sum",
+        CaseTally::Categories => "kelurahan_code, status, category, n, key_sum",
+    }
+}
+
+/// The tally computed from the cases, as a SELECT of its columns in table order.
+fn grouped(table: CaseTally, backend: DatabaseBackend, utc_offset_hours: i32) -> String {
+    let sums = "COUNT(*), CAST(SUM(c.record_key) AS BIGINT)";
+    match table {
+        CaseTally::Cases => format!(
+            "SELECT c.kelurahan_code, c.status, c.urgency, c.source, {sums} FROM cases c \
+             GROUP BY c.kelurahan_code, c.status, c.urgency, c.source"
+        ),
+        CaseTally::Days => {
+            let day = opening_day(backend, utc_offset_hours);
+            format!(
+                "SELECT {day}, c.kelurahan_code, c.status, {sums} FROM cases c GROUP BY {day}, c.kelurahan_code, c.status"
+            )
+        }
+        CaseTally::Categories => format!(
+            "SELECT c.kelurahan_code, c.status, cc.category, {sums} FROM cases c \
+             JOIN case_categories cc ON cc.case_id = c.id GROUP BY c.kelurahan_code, c.status, cc.category"
+        ),
+    }
+}
+
+/// SQL of the city's midnight starting the day a case (`c`) was opened, as an instant stored the way
+/// the server stores instants (the triggers compute the same).
+fn opening_day(backend: DatabaseBackend, hours: i32) -> String {
+    if backend == DatabaseBackend::Postgres {
+        format!(
+            "(date_trunc('day', c.opened_at AT TIME ZONE make_interval(hours => {hours})) \
+             AT TIME ZONE make_interval(hours => {hours}))"
+        )
+    } else {
+        format!("strftime('%Y-%m-%dT%H:%M:%S+00:00', c.opened_at, '{hours} hours', 'start of day', '{} hours')", -hours)
+    }
+}

@@ -1,0 +1,233 @@
+//! Statistics tallies: exact after any sequence of writes, read when they hold a request, and giving
+//! the same figures (exact and perturbed) as counting the cases.
+
+use psm_api::config::ApiConfig;
+use psm_api::service::tallies;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use serde_json::{Value, json};
+
+use crate::support::{TestDb, db_test};
+
+/// A small deterministic generator (the test must be reproducible; no dependency for it).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const KELURAHAN: &[&str] = &["63.71.01.1001", "63.71.01.1002", "63.71.02.1001", "63.71.03.1004", "63.71.05.1002"];
+const CATEGORIES: &[&str] =
+    &["POOR", "NEGLECTED_ELDERLY", "PERSON_WITH_DISABILITY", "UNINHABITABLE_HOUSE", "NEGLECTED_CHILD"];
+const STATUSES: &[&str] = &["NEW", "ASSESSMENT", "IN_SERVICE", "REFERRED", "CLOSED", "REOPENED"];
+const URGENCIES: &[&str] = &["LOW", "NORMAL", "HIGH", "EMERGENCY"];
+const SOURCES: &[&str] = &["PSM_VISIT", "WALK_IN", "HOTLINE", "KELURAHAN_MEETING"];
+
+/// The statistics requests the tallies answer, compared with and without them.
+const REQUESTS: &[&str] = &[
+    r#"{ caseStats(exact: EXACT, groupBy: [DISTRICT, OPENED_MONTH],
+                   period: {from: "2024-01-01T00:00:00+08:00", before: "2026-12-01T00:00:00+08:00"}) {
+           total { count { value suppressed } open { value suppressed } closed { value suppressed } }
+           groups { key { district { code } period } count { value suppressed } open { value suppressed }
+                    closed { value suppressed } closureRate } } }"#,
+    r#"{ caseStats(exact: EXACT, groupBy: [KELURAHAN, CATEGORY],
+                   filter: {status: [NEW, ASSESSMENT, IN_SERVICE, REFERRED, REOPENED]}) {
+           total { count { value suppressed } }
+           groups { key { kelurahan { code } category } count { value suppressed } } } }"#,
+    r#"{ caseStats(exact: EXACT, groupBy: [URGENCY, SOURCE], filter: {districtCodes: ["63.71.01"]}) {
+           total { count { value suppressed } }
+           groups { key { urgency source } count { value suppressed } open { value suppressed } } } }"#,
+    r#"{ caseStats(exact: EXACT, groupBy: [OPENED_DAY], filter: {kelurahanCodes: ["63.71.01.1001"]},
+                   period: {from: "2026-06-01T00:00:00+08:00", before: "2026-12-01T00:00:00+08:00"}) {
+           groups { key { period } count { value suppressed } } } }"#,
+    r#"{ caseStats(exact: EXACT, groupBy: [CATEGORY],
+                   period: {from: "2026-01-01T00:00:00+08:00", before: "2026-09-01T00:00:00+08:00"}) {
+           total { count { value suppressed } } groups { key { category } count { value suppressed } } } }"#,
+    r#"{ caseStats(exact: EXACT, groupBy: [STATUS],
+                   period: {from: "2026-01-01T00:00:00+08:00", before: "2026-09-01T00:00:00+08:00"}) {
+           total { count { value suppressed } } groups { key { status } count { value suppressed } } } }"#,
+    r#"{ caseStats(exact: EXACT, groupBy: [KELURAHAN],
+                   period: {from: "2026-01-01T05:00:00+08:00", before: "2026-09-01T00:00:00+08:00"}) {
+           total { count { value suppressed } } groups { key { kelurahan { code } } count { value suppressed } } } }"#,
+    r#"{ caseStats(exact: EXACT, groupBy: [STATUS]) { total { count { value } } groups { key { status } count { value suppressed } } } }"#,
+    r#"{ volunteerCoverage(exact: EXACT) { kelurahan { code } openCases { value suppressed } activeVolunteers { value } } }"#,
+];
+
+fn config(tallies: bool) -> ApiConfig {
+    ApiConfig { stats_tallies: tallies, ..ApiConfig::default() }
+}
+
+/// Every request, exact (STAFF) and perturbed (DASHBOARD), with the tallies and without: the same.
+async fn assert_same_figures(db: &TestDb, round: usize) {
+    use entity::enums::Role;
+    use psm_api::auth::Viewer;
+    for request in REQUESTS {
+        for (role, exact) in [(Role::Staff, "true"), (Role::Dashboard, "false")] {
+            // Only exact figures may start a period between midnights (it must count the cases).
+            if role == Role::Dashboard && request.contains("T05:00:00") {
+                continue;
+            }
+            let query = request.replace("EXACT", exact);
+            let viewer = Viewer::with_role(role);
+            let tallied = db.run_as_with(&viewer, config(true), &query, json!({})).await;
+            let counted = db.run_as_with(&viewer, config(false), &query, json!({})).await;
+            assert!(tallied.get("errors").is_none(), "{tallied:#}");
+            assert_eq!(tallied, counted, "round {round}, {role:?}: {query}");
+        }
+    }
+}
+
+async fn assert_exact(db: &TestDb, when: &str) {
+    let differences = tallies::check(&db.db).await.expect("check tallies");
+    assert!(differences.iter().all(|(_, rows)| *rows == 0), "{when}: {differences:?}");
+}
+
+/// One random write through the API as STAFF: report, update or move a case. Refused writes (a move
+/// the lifecycle forbids, a case that must keep a category) are part of the mix: they must change nothing.
+async fn random_write(db: &TestDb, rng: &mut Lcg, cases: &[Value]) {
+    let case = rng.pick(cases);
+    let (id, version) = (case["id"].clone(), case["version"].clone());
+    match rng.below(5) {
+        4 => {
+            // An operator's committed SQL, outside the API: the triggers keep the tallies all the same.
+            let offset = rng.below(cases.len());
+            let pick = format!("(SELECT id FROM cases ORDER BY reference_number LIMIT 1 OFFSET {offset})");
+            let sql = match rng.below(3) {
+                0 => format!(
+                    "UPDATE cases SET kelurahan_code = '{}', urgency = '{}' WHERE id = {pick}",
+                    rng.pick(KELURAHAN),
+                    rng.pick(URGENCIES)
+                ),
+                // A closed case keeps its closing (the table's check); an open one moves freely.
+                1 => format!(
+                    "UPDATE cases SET status = '{}' WHERE id = {pick} AND status <> 'CLOSED'",
+                    rng.pick(&STATUSES[..4])
+                ),
+                _ => format!(
+                    "DELETE FROM case_categories WHERE case_id = {pick} AND category = \
+                     (SELECT MIN(category) FROM case_categories WHERE case_id = {pick})"
+                ),
+            };
+            db.db.execute_unprepared(&sql).await.expect("operator's SQL");
+        }
+        0 => {
+            let day = 1 + rng.below(28);
+            let hour = rng.below(24);
+            let input = json!({
+                "newPerson": { "fullName": "Siti Aminah", "nik": format!("6371010203{:06}", rng.below(1_000_000)),
+                               "birthDate": "1948-03-02", "sex": "FEMALE", "address": "Jl. Kelayan B No. 7",
+                               "kelurahanCode": rng.pick(KELURAHAN) },
+                "kelurahanCode": rng.pick(KELURAHAN),
+                "categories": [rng.pick(CATEGORIES), rng.pick(CATEGORIES)],
+                "urgency": rng.pick(URGENCIES), "source": rng.pick(SOURCES), "summary": "Lives alone.",
+                "openedAt": format!("2026-{:02}-{day:02}T{hour:02}:30:00+08:00", 6 + rng.below(5)),
+            });
+            db.run("mutation($i: ReportCaseInput!) { reportCase(input: $i) { case { id } } }", json!({ "i": input }))
+                .await;
+        }
+        1 => {
+            let input = match rng.below(4) {
+                0 => json!({ "urgency": rng.pick(URGENCIES) }),
+                1 => json!({ "kelurahanCode": rng.pick(KELURAHAN) }),
+                2 => json!({ "addCategories": [rng.pick(CATEGORIES)] }),
+                _ => json!({ "removeCategories": [rng.pick(CATEGORIES)] }),
+            };
+            db.run(
+                "mutation($c: ID!, $v: Int!, $i: UpdateCaseInput!) { updateCase(id: $c, version: $v, input: $i) { case { id } } }",
+                json!({ "c": id, "v": version, "i": input }),
+            )
+            .await;
+        }
+        _ => {
+            let status = *rng.pick(STATUSES);
+            let reason = if status == "CLOSED" { json!("RESOLVED") } else { Value::Null };
+            db.run(
+                "mutation($c: ID!, $v: Int!, $s: CaseStatus!, $r: ClosureReason) { changeCaseStatus(id: $c, version: $v, status: $s, closureReason: $r) { case { id } } }",
+                json!({ "c": id, "v": version, "s": status, "r": reason }),
+            )
+            .await;
+        }
+    }
+}
+
+async fn some_cases(db: &TestDb) -> Vec<Value> {
+    let page = db
+        .data(
+            "{ cases(first: 100, orderBy: {field: UPDATED_AT, direction: DESC}) { nodes { id version } } }",
+            json!({}),
+        )
+        .await;
+    page["cases"]["nodes"].as_array().expect("cases").clone()
+}
+
+db_test!(tallies_stay_exact_through_random_writes_and_answer_as_the_cases_do, |db| async move {
+    db.seed(400).await;
+    assert_exact(&db, "after the seed").await;
+    assert_same_figures(&db, 0).await;
+    let mut rng = Lcg(6371);
+    for round in 1..=4 {
+        for _ in 0..15 {
+            let cases = some_cases(&db).await;
+            random_write(&db, &mut rng, &cases).await;
+        }
+        assert_exact(&db, &format!("after round {round} of writes")).await;
+        assert_same_figures(&db, round).await;
+    }
+});
+
+db_test!(a_rolled_back_write_leaves_the_tallies_as_they_were, |db| async move {
+    db.seed(50).await;
+    let txn = db.db.begin().await.expect("begin");
+    txn.execute_unprepared("UPDATE cases SET urgency = 'LOW', kelurahan_code = '63.71.05.1002'").await.expect("update");
+    txn.execute_unprepared("UPDATE cases SET status = 'ASSESSMENT' WHERE status <> 'CLOSED'").await.expect("status");
+    txn.execute_unprepared("DELETE FROM case_categories").await.expect("delete");
+    txn.rollback().await.expect("rollback");
+    assert_exact(&db, "after a rollback").await;
+});
+
+db_test!(statistics_read_the_tally_when_it_holds_the_request_and_the_cases_otherwise, |db| async move {
+    db.seed(200).await;
+    let count = |response: &Value| response["data"]["caseStats"]["total"]["count"]["value"].as_i64();
+    let by_status = "{ caseStats(exact: true, groupBy: [STATUS]) { total { count { value } } } }";
+    let by_category_filter = "{ caseStats(exact: true, filter: {categories: [POOR, NEGLECTED_ELDERLY, PERSON_WITH_DISABILITY, UNINHABITABLE_HOUSE, NEGLECTED_CHILD]}) { total { count { value } } } }";
+    let (before, filtered_before) =
+        (count(&db.run(by_status, json!({})).await), count(&db.run(by_category_filter, json!({})).await));
+    // Tamper with the tally (as a broken trigger would): only the request it holds must change.
+    db.db.execute_unprepared("UPDATE case_tallies SET n = n + 1000").await.expect("tamper");
+    let after = count(&db.run(by_status, json!({})).await);
+    assert_ne!(after, before, "groupBy STATUS must be read from the tally");
+    assert_eq!(
+        count(&db.run(by_category_filter, json!({})).await),
+        filtered_before,
+        "a category filter counts the cases"
+    );
+    assert_eq!(
+        count(&db.run_with(config(false), by_status, json!({})).await),
+        before,
+        "--stats-tallies false counts the cases"
+    );
+    let differences = tallies::check(&db.db).await.expect("check");
+    assert!(differences.iter().any(|(table, rows)| *table == "case_tallies" && *rows > 0), "{differences:?}");
+    tallies::rebuild(&db.db, ApiConfig::default().city_offset_hours()).await.expect("rebuild");
+    assert_exact(&db, "after the rebuild").await;
+    assert_eq!(count(&db.run(by_status, json!({})).await), before);
+});
+
+db_test!(tallies_built_for_another_offset_are_rebuilt_at_start, |db| async move {
+    db.seed(100).await;
+    assert_eq!(tallies::built_for(&db.db).await.expect("state"), Some(8));
+    assert!(tallies::ensure(&db.db, 7).await.expect("ensure"), "another offset rebuilds");
+    assert_eq!(tallies::built_for(&db.db).await.expect("state"), Some(7));
+    assert_exact(&db, "built for UTC+7").await;
+    assert!(!tallies::ensure(&db.db, 7).await.expect("ensure"), "the same offset keeps them");
+    // Opening days at UTC+7 differ from UTC+8 for cases opened between 16:00 and 17:00 UTC; back to +8.
+    tallies::ensure(&db.db, 8).await.expect("ensure");
+    assert_exact(&db, "back at UTC+8").await;
+    assert_same_figures(&db, 0).await;
+});
