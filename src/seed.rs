@@ -16,7 +16,7 @@
 //! CLOSED -> REOPENED -> ASSESSMENT. Actors are written `volunteer:<uuid>`, `staff:<organisation code>`
 //! or `system`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use entity::enums::{
@@ -146,7 +146,7 @@ pub async fn seed_demo(db: &DatabaseConnection, options: &SeedOptions) -> Result
     );
 
     let generator = CaseGenerator {
-        state: Gen { rng, keys, world, now },
+        state: Gen { rng, keys, world, now, niks: HashSet::new() },
         sql,
         total: options.cases,
         done: 0,
@@ -1895,11 +1895,21 @@ fn address(rng: &mut Rng, kelurahan: &str) -> String {
 }
 
 /// A 16-digit NIK: 63 71 (Kota Banjarmasin), the kecamatan, the birth date (day + 40 for women) and a
-/// serial number.
-fn nik(rng: &mut Rng, district: &str, birth: NaiveDate, sex: Sex) -> String {
+/// serial number, unique among the NIKs drawn so far (`used`): the database allows one registered person
+/// per NIK. A drawn serial already taken moves on to the next free one, drawing nothing more, so the
+/// random stream (and every other record of the demo data) stays as it was.
+pub fn nik(rng: &mut Rng, used: &mut HashSet<u64>, district: &str, birth: NaiveDate, sex: Sex) -> String {
     let day = birth.day() + if sex == Sex::Female { 40 } else { 0 };
-    let serial = 1 + rng.u32(..9_999);
-    format!("6371{district}{day:02}{:02}{:02}{serial:04}", birth.month(), birth.year().rem_euclid(100))
+    let drawn = rng.u32(..9_999);
+    let prefix = format!("6371{district}{day:02}{:02}{:02}", birth.month(), birth.year().rem_euclid(100));
+    let number = |serial: u32| format!("{prefix}{serial:04}");
+    for step in 0..9_999 {
+        let candidate = number(1 + (drawn + step) % 9_999);
+        if candidate.parse().is_ok_and(|value| used.insert(value)) {
+            return candidate;
+        }
+    }
+    number(1 + drawn)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1913,6 +1923,8 @@ struct Gen {
     keys: Rng,
     world: World,
     now: i64,
+    /// Every NIK drawn so far, as a number (see [`nik`]).
+    niks: HashSet<u64>,
 }
 
 impl Gen {
@@ -2360,7 +2372,7 @@ fn new_person(
     let age = age_on(birth, date(local_day(opened))?);
     let id = new_id(&mut g.rng, opened);
     let k = &g.world.kelurahan[kelurahan];
-    let nik = (g.rng.u8(..100) >= 3).then(|| nik(&mut g.rng, &k.district, birth, sex));
+    let nik = (g.rng.u8(..100) >= 3).then(|| nik(&mut g.rng, &mut g.niks, &k.district, birth, sex));
     let phone = (age >= 17 && g.rng.u8(..100) < 55).then(|| phone(&mut g.rng));
     let name = full_name(&mut g.rng, sex);
     let address = address(&mut g.rng, &k.name);

@@ -373,3 +373,19 @@ db_test!(an_expired_referral_is_audited_as_the_system, |db| async move {
         .expect("count");
     assert_eq!(audited, 1, "the expiry is in the audit trail");
 });
+
+/// The demo data registers every person with a NIK once: a serial drawn twice for the same kecamatan,
+/// birth date and sex moves on to a free one (the database refuses a second registered person per NIK,
+/// which a million-case seed used to run into).
+#[test]
+fn demo_niks_stay_unique_when_the_same_serial_is_drawn_again() {
+    use std::collections::HashSet;
+    let birth = chrono::NaiveDate::from_ymd_opt(1950, 3, 2).expect("a date");
+    let mut used = HashSet::new();
+    // The same seed draws the same serial every time: each NIK after the first is a collision.
+    let niks: HashSet<String> = (0..9_999)
+        .map(|_| psm_api::seed::nik(&mut fastrand::Rng::with_seed(7), &mut used, "01", birth, entity::enums::Sex::Male))
+        .collect();
+    assert_eq!(niks.len(), 9_999);
+    assert!(niks.iter().all(|nik| nik.len() == 16 && nik.starts_with("637101020350")), "{niks:?}");
+}
