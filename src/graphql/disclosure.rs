@@ -14,7 +14,6 @@ use chrono::{DateTime, FixedOffset, Timelike, Utc};
 use serde_json::json;
 
 use crate::error::{AppError, AppResult};
-use crate::graphql::aggregate::{Disclosure, Settings};
 use crate::graphql::guard;
 use crate::graphql::types::case::CaseFilter;
 use crate::graphql::types::outcome::OutcomeFilter;
@@ -25,6 +24,7 @@ use crate::graphql::types::volunteer::VolunteerFilter;
 use crate::graphql::types::{InstantRange, config, db};
 use crate::service::budget::{self, Budget};
 use crate::service::policy::{self, Kind, Rows};
+use crate::service::statistics::{Disclosure, Settings};
 
 /// The settings of one statistics request. Statistics are city-wide figures for STAFF, DASHBOARD and
 /// ADMIN keys; volunteers and partners work from their own lists. Only STAFF, who may read the rows

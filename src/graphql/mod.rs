@@ -3,8 +3,6 @@
 //! # Layout
 //! - [`admission`]: what happens before execution (persisted queries, limits, cost, the rate-limit
 //!   charge, cached documents) and after it (actual cost, refund, `extensions.cost`).
-//! - [`aggregate`]: the engine behind the statistics fields (grouping, gap filling, perturbation,
-//!   suppression).
 //! - [`batch`]: runs each request's loader batches in the request's own task (deterministic batches).
 //! - [`connection`]: Relay connections over keyset cursors, root and nested.
 //! - [`cost`]: the cost model: points a query may cost, and did cost.
@@ -20,7 +18,6 @@
 //!   [`service`](crate::service).
 
 pub mod admission;
-pub mod aggregate;
 pub mod batch;
 pub mod connection;
 pub mod cost;

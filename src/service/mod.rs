@@ -1,7 +1,7 @@
 //! The domain core: every write command and the business rules behind it, below every transport. GraphQL
 //! mutations, the command line and the background sweeps call the same commands here; nothing here knows
 //! GraphQL or HTTP. Every read goes through the one read handle of [`scope`], built from the caller,
-//! under the rules of [`policy`]. (The statistics engine still lives in `graphql::aggregate`.)
+//! under the rules of [`policy`].
 //!
 //! # Layout
 //! - [`access`]: which role may run which command, as one table.
@@ -16,6 +16,9 @@
 //! - [`perturbation`]: the cell key method: record keys, the p-table, perturbed counts.
 //! - [`suppression`]: small-cell rules on perturbed counts, and the audit that no published table pins
 //!   a small count.
+//! - [`statistics`]: the statistics engine: one grouped statement per request over a
+//!   [`Fact`](statistics::Fact), empty time buckets filled in, disclosure control over every published
+//!   count.
 //! - [`budget`]: each key's daily budget of statistics cells, held in the database.
 //! - [`tallies`]: case counts pre-aggregated by the database's triggers, exact in every transaction,
 //!   which the statistics read instead of a million cases when they can.
@@ -35,6 +38,7 @@ pub mod policy;
 pub mod programme;
 pub mod referral;
 pub mod scope;
+pub mod statistics;
 pub mod suppression;
 pub mod tallies;
 pub mod value;

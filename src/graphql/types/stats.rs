@@ -12,6 +12,7 @@ use crate::graphql::types::organisation::Organisation;
 use crate::graphql::types::programme::Programme;
 use crate::graphql::types::region::Region;
 use crate::graphql::types::volunteer::Volunteer;
+use crate::service::statistics;
 
 /// A published count. Unless the request is exact (STAFF with `exact: true`), every count is perturbed:
 /// a small adjustment (at most 2 either way with the default table, 0 on average) fixed by the records
@@ -32,9 +33,9 @@ pub struct Cell {
     pub suppressed: bool,
 }
 
-impl Cell {
-    pub fn new(count: u64, hidden: bool) -> Cell {
-        Cell { value: (!hidden).then_some(count as i64), suppressed: hidden }
+impl From<statistics::Cell> for Cell {
+    fn from(cell: statistics::Cell) -> Cell {
+        Cell { value: cell.value, suppressed: cell.suppressed }
     }
 }
 
@@ -80,6 +81,12 @@ pub struct StatsPeriod {
     pub from: DateTime<Utc>,
     /// First instant no longer included; unless the request is exact, a midnight in the city.
     pub before: DateTime<Utc>,
+}
+
+impl From<StatsPeriod> for statistics::Period {
+    fn from(period: StatsPeriod) -> statistics::Period {
+        statistics::Period { from: period.from, before: period.before }
+    }
 }
 
 /// The values of the grouping dimensions of one group; fields of dimensions not grouped by are null.

@@ -23,12 +23,33 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement, UnionTy
 use sea_orm::{Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection};
 
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::stats::{Cell, StatsPeriod};
 use crate::service::perturbation::{PTable, cell_key};
 use crate::service::suppression::{Equation, Hidden, suppress};
 
 /// The values of up to two grouping dimensions, as the statement returns them.
 pub type GroupKey = (Option<String>, Option<String>);
+
+/// One published count: its value, or none when it is suppressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cell {
+    /// The (perturbed, unless exact) count; `None` when suppressed.
+    pub value: Option<i64>,
+    /// Whether the count is hidden.
+    pub suppressed: bool,
+}
+
+impl Cell {
+    pub fn new(count: u64, hidden: bool) -> Cell {
+        Cell { value: (!hidden).then_some(count as i64), suppressed: hidden }
+    }
+}
+
+/// The span of time the time buckets of a request cover: `from` included, `before` not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Period {
+    pub from: DateTime<Utc>,
+    pub before: DateTime<Utc>,
+}
 
 /// A calendar bucket, in the city's time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +63,7 @@ pub enum Bucket {
 
 /// A kind of fact the statistics count.
 pub trait Fact {
-    /// The dimensions it can be grouped by (a GraphQL enum).
+    /// The dimensions it can be grouped by.
     type Dimension: Copy + Eq + std::fmt::Debug;
 
     /// Adds the rows to count as the statement's FROM, under the table's own name.
@@ -185,7 +206,7 @@ pub async fn run<F: Fact>(
     db: &DatabaseConnection,
     fact: &F,
     group_by: &[F::Dimension],
-    period: Option<StatsPeriod>,
+    period: Option<Period>,
     mut condition: Condition,
     settings: &Settings,
 ) -> AppResult<Published> {
@@ -544,7 +565,7 @@ fn bucket_label(bucket: Bucket, day: NaiveDate) -> String {
 }
 
 /// Every bucket label of `period`, in order.
-fn buckets(bucket: Bucket, period: StatsPeriod, offset: FixedOffset, max: usize) -> AppResult<Vec<String>> {
+fn buckets(bucket: Bucket, period: Period, offset: FixedOffset, max: usize) -> AppResult<Vec<String>> {
     if period.before <= period.from {
         return Err(AppError::bad_input("period", "`period.before` must be later than `period.from`"));
     }
