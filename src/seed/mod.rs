@@ -1,0 +1,319 @@
+//! Deterministic demo data: a realistic picture of Banjarmasin's PSM programme for dashboards, demos and
+//! load tests.
+//!
+//! [`seed_demo`] fills a migrated, empty database with organisations (Dinsos and its partners), PSM
+//! volunteers with their Bimtek attendance and awards, programmes, and then, in chunks, persons, cases with
+//! their full status history, referrals with their event log, enrollments, outcomes and consents. The same
+//! seed, case count and "now" always give the same rows, ids included: every id is a UUID v7 built from the
+//! row's own instant and the seeded random stream, never from the clock. Every instant is a whole second in
+//! UTC; calendar rules (office hours, weekends, years of reference numbers) follow WITA (UTC+8).
+//!
+//! What does not live here: the regions (reference data loaded by a migration, read back here), and the
+//! business rules of the API (the seed writes rows that satisfy them, with plain multi-row INSERTs).
+//!
+//! Case lifecycle used: NEW -> ASSESSMENT -> IN_SERVICE | REFERRED | CLOSED; IN_SERVICE -> REFERRED | CLOSED;
+//! REFERRED -> IN_SERVICE (the partner declined, the referral expired or was withdrawn) | CLOSED;
+//! CLOSED -> REOPENED -> ASSESSMENT. Actors are written `volunteer:<uuid>`, `staff:<organisation code>`
+//! or `system`.
+//!
+//! Layout: this module loads (the order of the tables, chunks, progress, indexes dropped and rebuilt);
+//! [`rows`] names the tables and writes multi-row INSERTs; [`random`] holds time, ids, random helpers
+//! and names; [`world`] the organisations, volunteers and programmes; [`persons`] the persons and their
+//! categories; [`cases`] each case with its history, referrals, enrollments, outcomes and consents.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use entity::enums::{
+    CaseSource, CaseStatus, ClosureReason, ConsentGiver, ConsentScope, EnrollmentStatus, OrganisationKind, OutcomeType,
+    PpksCategory, ProgrammeKind, PsksType, ReferralReason, ReferralStatus, RegionLevel, Sex, Urgency, VolunteerStatus,
+};
+use entity::{case, organisation, region, volunteer};
+use fastrand::Rng;
+use indicatif::{ProgressBar, ProgressStyle};
+use sea_orm::sea_query::{Query, Value};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Statement, TransactionTrait,
+};
+use uuid::Uuid;
+
+mod cases;
+mod persons;
+mod random;
+mod rows;
+mod world;
+
+use cases::*;
+pub use persons::nik;
+use persons::*;
+use random::*;
+use rows::*;
+use world::*;
+
+/// What `seed_demo` inserted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedReport {
+    pub organisations: u64,
+    pub volunteers: u64,
+    pub persons: u64,
+    pub cases: u64,
+    pub referrals: u64,
+    pub enrollments: u64,
+    pub outcomes: u64,
+    pub consents: u64,
+    pub status_changes: u64,
+    pub referral_events: u64,
+    pub training_attendances: u64,
+    pub awards: u64,
+    pub programmes: u64,
+}
+
+impl SeedReport {
+    /// Adds the counts of `other` to these.
+    fn add(&mut self, other: &SeedReport) {
+        self.organisations += other.organisations;
+        self.volunteers += other.volunteers;
+        self.persons += other.persons;
+        self.cases += other.cases;
+        self.referrals += other.referrals;
+        self.enrollments += other.enrollments;
+        self.outcomes += other.outcomes;
+        self.consents += other.consents;
+        self.status_changes += other.status_changes;
+        self.referral_events += other.referral_events;
+        self.training_attendances += other.training_attendances;
+        self.awards += other.awards;
+        self.programmes += other.programmes;
+    }
+}
+
+/// Options of the demo seed.
+#[derive(Debug, Clone)]
+pub struct SeedOptions {
+    /// How many cases to generate (spread over the five years before `now`).
+    pub cases: u64,
+    /// Draw a progress bar over the cases inserted, on stderr.
+    pub progress: bool,
+    /// The "now" the data is relative to: nothing happens after it. Sub-second parts are dropped.
+    pub now: DateTime<Utc>,
+    /// Seed of the random stream; the same seed, `cases` and `now` give the same rows.
+    pub seed: u64,
+}
+
+/// Seconds in an hour.
+const HOUR: i64 = 3_600;
+/// Seconds in a day.
+const DAY: i64 = 86_400;
+/// Banjarmasin's offset from UTC (WITA, Asia/Makassar).
+const WITA: i64 = 8 * HOUR;
+/// Cases open over the five years before "now".
+const CASE_WINDOW_DAYS: i64 = 1_826;
+/// Cases generated, and inserted in one transaction, at a time.
+const CHUNK_CASES: u64 = 5_000;
+/// Chunks generated ahead of the inserts (the generator runs on its own thread).
+const CHUNKS_AHEAD: usize = 2;
+/// Rows per INSERT statement, at most (measured: about 1,000 is 25% faster on PostgreSQL than statements
+/// at the 65,535-parameter limit).
+const MAX_ROWS_PER_STATEMENT: usize = 1_000;
+/// Chunks PostgreSQL inserts at the same time, each on its own connection of the pool.
+const INSERT_CONNECTIONS: usize = 2;
+/// The actor of everything Dinsos staff do.
+const DINSOS_ACTOR: &str = "staff:DINSOS-BJM";
+
+/// Loads the demo data into `db`, which must be migrated and hold no organisations, volunteers or cases
+/// (see [`is_empty`]); returns how many rows of each kind it inserted.
+///
+/// Small tables go in one transaction, then cases and everything hanging off them in transactions of
+/// [`CHUNK_CASES`] cases, generated on a blocking thread while earlier chunks are being inserted (two at a
+/// time on PostgreSQL). Chunks committed before an error stay: seed a fresh database.
+pub async fn seed_demo(db: &DatabaseConnection, options: &SeedOptions) -> Result<SeedReport, DbErr> {
+    let started = std::time::Instant::now();
+    let backend = db.get_database_backend();
+    let now = options.now.timestamp();
+    let regions = region::Entity::find()
+        .filter(region::Column::Level.eq(RegionLevel::Subdistrict))
+        .order_by_asc(region::Column::Code)
+        .all(db)
+        .await?;
+    if regions.is_empty() {
+        return Err(DbErr::Custom("the regions table has no kelurahan: run the migrations first".into()));
+    }
+
+    let mut rng = Rng::with_seed(options.seed);
+    // Record keys come from a stream of their own, so that adding them left the rest of the data as it was.
+    let mut keys = Rng::with_seed(options.seed ^ RECORD_KEY_STREAM);
+    let (world, reference, mut report) = build_reference(&mut rng, &mut keys, &regions, now, options.cases)?;
+    let mut sql = InsertSql::new(backend);
+    let mut statements = Vec::new();
+    for rows in reference {
+        rows.into_statements(&mut sql, &mut statements)?;
+    }
+    let txn = db.begin().await?;
+    for statement in statements {
+        txn.execute_raw(statement).await?;
+    }
+    txn.commit().await?;
+
+    let bar = if options.progress { ProgressBar::new(options.cases) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} seeding [{elapsed_precise}] {wide_bar} {pos}/{len} cases ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+
+    let generator = CaseGenerator {
+        state: Gen { rng, keys, world, now, niks: HashSet::new() },
+        sql,
+        total: options.cases,
+        done: 0,
+        year_sequence: HashMap::new(),
+    };
+    let (sender, receiver) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+    let worker = tokio::task::spawn_blocking(move || generator.run(&sender));
+    // Chunks are independent of each other (persons never span chunks), so PostgreSQL can insert two at a
+    // time on two connections: the server, not this process, is the bottleneck. SQLite has one writer.
+    let connections = if backend == DbBackend::Sqlite { 1 } else { INSERT_CONNECTIONS };
+    let receiver = tokio::sync::Mutex::new(receiver);
+    let insert_chunks = || async {
+        let mut inserted = SeedReport::default();
+        loop {
+            let next = receiver.lock().await.recv().await;
+            let Some(chunk) = next else {
+                return Ok::<_, DbErr>(inserted);
+            };
+            let chunk = chunk?;
+            insert_chunk(db, backend, chunk.statements).await?;
+            inserted.add(&chunk.report);
+            bar.inc(chunk.cases);
+        }
+    };
+    let deferred = if backend == DbBackend::Postgres && options.cases >= DEFER_INDEXES_FROM {
+        defer_indexes_and_foreign_keys(db).await?
+    } else {
+        Vec::new()
+    };
+    let tallies = crate::service::tallies::suspend(db).await?;
+    let loaded = futures_util::future::try_join_all((0..connections).map(|_| insert_chunks())).await;
+    // Rebuild the indexes and keep the tallies again even when loading failed, so that the schema stays whole.
+    rebuild_indexes(db, &deferred, options.progress).await?;
+    crate::service::tallies::resume(db, tallies).await?;
+    for inserted in loaded? {
+        report.add(&inserted);
+    }
+    worker.await.map_err(|error| DbErr::Custom(format!("the demo data generator stopped: {error}")))?;
+    // Partners sync from their feeds, which start with every referral already sent to them.
+    crate::service::feed::backfill(db).await.map_err(|error| DbErr::Custom(error.detail()))?;
+    bar.finish_and_clear();
+    tracing::info!(
+        cases = report.cases,
+        persons = report.persons,
+        volunteers = report.volunteers,
+        referrals = report.referrals,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "demo data loaded"
+    );
+    Ok(report)
+}
+
+/// Inserts one chunk's statements in one transaction.
+async fn insert_chunk(db: &DatabaseConnection, backend: DbBackend, statements: Vec<Statement>) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    if backend == DbBackend::Postgres {
+        // Demo data can be regenerated: do not wait for the WAL flush of every chunk.
+        txn.execute_unprepared("SET LOCAL synchronous_commit TO OFF").await?;
+    }
+    for statement in statements {
+        txn.execute_raw(statement).await?;
+    }
+    txn.commit().await
+}
+
+/// From this many cases on, a PostgreSQL load defers secondary indexes and foreign keys to its end.
+const DEFER_INDEXES_FROM: u64 = 100_000;
+
+/// The tables the chunked load fills.
+const BULK_TABLES: &[&str] = &[
+    "persons",
+    "consents",
+    "cases",
+    "case_categories",
+    "case_status_changes",
+    "enrollments",
+    "referrals",
+    "referral_events",
+    "outcomes",
+];
+
+/// Drops the foreign keys and the non-unique indexes of the bulk tables, and returns the statements
+/// that recreate them. Building an index once over a full table, and checking a foreign key once with a
+/// join, is several times cheaper than doing both row by row (pg_restore loads the same way). Primary
+/// keys, unique indexes and CHECK constraints stay, and every foreign key is validated when it returns.
+async fn defer_indexes_and_foreign_keys(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    let tables = BULK_TABLES.iter().map(|table| format!("'{table}'")).collect::<Vec<_>>().join(", ");
+    let indexes = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+                 AND tablename IN ({tables}) AND indexdef NOT LIKE 'CREATE UNIQUE INDEX%' ORDER BY indexname"
+            ),
+        ))
+        .await?;
+    let foreign_keys = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT c.conname, t.relname, pg_get_constraintdef(c.oid) AS definition \
+                 FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid \
+                 JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 WHERE c.contype = 'f' AND n.nspname = current_schema() AND t.relname IN ({tables}) \
+                 ORDER BY c.conname"
+            ),
+        ))
+        .await?;
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let mut restore = Vec::with_capacity(indexes.len() + foreign_keys.len());
+    for row in indexes {
+        let name: String = row.try_get("", "indexname")?;
+        db.execute_unprepared(&format!("DROP INDEX {}", quote(&name))).await?;
+        restore.push(row.try_get("", "indexdef")?);
+    }
+    for row in foreign_keys {
+        let name: String = row.try_get("", "conname")?;
+        let table: String = row.try_get("", "relname")?;
+        let definition: String = row.try_get("", "definition")?;
+        db.execute_unprepared(&format!("ALTER TABLE {} DROP CONSTRAINT {}", quote(&table), quote(&name))).await?;
+        restore.push(format!("ALTER TABLE {} ADD CONSTRAINT {} {definition}", quote(&table), quote(&name)));
+    }
+    Ok(restore)
+}
+
+/// Recreates what [`defer_indexes_and_foreign_keys`] dropped, then refreshes the planner's statistics.
+async fn rebuild_indexes(db: &DatabaseConnection, deferred: &[String], progress: bool) -> Result<(), DbErr> {
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    let bar = if progress { ProgressBar::new(deferred.len() as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} indexing [{elapsed_precise}] {wide_bar} {pos}/{len} indexes and foreign keys",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    for definition in deferred {
+        db.execute_unprepared(definition).await?;
+        bar.inc(1);
+    }
+    db.execute_unprepared(&format!("ANALYZE {}", BULK_TABLES.join(", "))).await?;
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// True when the database has no organisations, volunteers or cases yet (so startup may load demo data).
+pub async fn is_empty(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    Ok(organisation::Entity::find().one(db).await?.is_none()
+        && volunteer::Entity::find().one(db).await?.is_none()
+        && case::Entity::find().one(db).await?.is_none())
+}
