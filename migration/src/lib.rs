@@ -30,6 +30,7 @@ mod m20261201_000031_create_persisted_queries;
 mod m20261201_000040_add_record_keys;
 mod m20261201_000041_create_statistics_budgets;
 mod m20261201_000050_create_statistics_tallies;
+mod m20261202_000051_create_case_closures;
 
 /// Runs psm-api's migrations in order.
 pub struct Migrator;
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000040_add_record_keys::Migration),
             Box::new(m20261201_000041_create_statistics_budgets::Migration),
             Box::new(m20261201_000050_create_statistics_tallies::Migration),
+            Box::new(m20261202_000051_create_case_closures::Migration),
         ]
     }
 }

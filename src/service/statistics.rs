@@ -92,11 +92,34 @@ pub trait Fact {
     fn relations(&self) -> Vec<(usize, Vec<usize>)>;
     /// Durations whose value is reported, as (alias, SQL, the count whose rows they describe).
     fn durations(&self, backend: DatabaseBackend) -> Vec<(&'static str, Expr, usize)>;
+    /// Where the durations can be read by rank instead of computed in the statement: a table holding
+    /// them in order for each group (see [`Ranked`]). `None` (the default) computes them in the statement.
+    fn ranked(&self) -> Option<Ranked> {
+        None
+    }
     /// Sums that count no people (a programme's target, its budget), as (alias, SQL): published as they
     /// are, never suppressed. The SQL must return a 64-bit integer.
     fn sums(&self) -> Vec<(&'static str, Expr)> {
         Vec::new()
     }
+}
+
+/// A table that holds, for each value of the one grouping dimension (and for the total, under its own
+/// group), the values of the durations of [`Fact::durations`] with an index on (group, value): the
+/// percentile of a group of n is then read from the rows at two ranks, as `percentile_cont` would
+/// interpolate them, without sorting the group. Each duration's count must count exactly the group's
+/// rows of the table.
+pub struct Ranked {
+    /// The table.
+    pub table: &'static str,
+    /// Its group column: the value of the grouping dimension.
+    pub group: &'static str,
+    /// Its value column.
+    pub value: &'static str,
+    /// The group holding every row the total describes.
+    pub total: &'static str,
+    /// The fraction of each duration (0.5 for a median), in the order of [`Fact::durations`].
+    pub fractions: Vec<f64>,
 }
 
 /// What a count counts in each group. The engine turns it into two SQL expressions of the same
@@ -246,6 +269,7 @@ pub async fn run<F: Fact>(
     let rows = db.query_all(&statement).await?;
     let counts = fact.counts();
     let durations = fact.durations(backend);
+    let ranked = fact.ranked();
     let sums = fact.sums();
     let mut total: Option<Measured> = None;
     let mut counted: BTreeMap<GroupKey, Measured> = BTreeMap::new();
@@ -263,7 +287,10 @@ pub async fn run<F: Fact>(
         }
         let mut measured = Vec::with_capacity(durations.len());
         for (alias, _, _) in &durations {
-            measured.push(row.try_get::<Option<f64>>("", alias)?);
+            measured.push(match ranked {
+                Some(_) => None,
+                None => row.try_get::<Option<f64>>("", alias)?,
+            });
         }
         let mut summed = Vec::with_capacity(sums.len());
         for (alias, _) in &sums {
@@ -276,7 +303,11 @@ pub async fn run<F: Fact>(
             counted.insert((row.try_get("", "d0")?, row.try_get("", "d1")?), measured);
         }
     }
-    let total = total.unwrap_or_else(|| Measured::empty(counts.len(), durations.len(), sums.len()));
+    let mut total = total.unwrap_or_else(|| Measured::empty(counts.len(), durations.len(), sums.len()));
+    if let Some(ranked) = &ranked {
+        let of: Vec<usize> = durations.iter().map(|(_, _, of)| *of).collect();
+        rank_durations(db, ranked, &of, &mut counted, &mut total).await?;
+    }
 
     // Groups whose every count is published as 0 are not listed (nor a programme group without target
     // or budget): a missing group is then no proof of an empty one.
@@ -295,6 +326,84 @@ pub async fn run<F: Fact>(
     let additive: Vec<bool> = group_by.iter().map(|d| fact.additive(*d)).collect();
     let described: Vec<usize> = durations.iter().map(|(_, _, of)| *of).collect();
     Ok(publish(&fact.relations(), &described, keys, &counted, total, &additive, settings))
+}
+
+/// Reads the durations of every group and of the total by rank from `ranked`, in one statement: for a
+/// group of n rows and a fraction p, the rows at ranks floor(p(n-1)) and the next, interpolated exactly
+/// as PostgreSQL's and SQLite's `percentile_cont` do. `of` gives the count each duration describes.
+async fn rank_durations(
+    db: &DatabaseConnection,
+    ranked: &Ranked,
+    of: &[usize],
+    counted: &mut BTreeMap<GroupKey, Measured>,
+    total: &mut Measured,
+) -> AppResult<()> {
+    // Each wanted value: (group, duration, fractional rank, first rank, rows in the group).
+    let mut wanted: Vec<(Option<GroupKey>, usize, f64, u64, u64)> = Vec::new();
+    let groups = counted.iter().map(|(key, measured)| (Some(key), measured));
+    for (key, measured) in groups.chain([(None, &*total)]) {
+        for (duration, (&count, &fraction)) in
+            of.iter().map(|&i| &measured.counts[i]).zip(&ranked.fractions).enumerate()
+        {
+            if count == 0 || key.is_some_and(|(group, _)| group.is_none()) {
+                continue;
+            }
+            let rank = fraction * (count - 1) as f64;
+            wanted.push((key.cloned(), duration, rank, rank.floor() as u64, count));
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let parts: Vec<String> = wanted
+        .iter()
+        .enumerate()
+        .map(|(i, (key, _, _, first, count))| {
+            let group = key.as_ref().and_then(|(group, _)| group.as_deref()).unwrap_or(ranked.total);
+            // The index is read from whichever end is nearer (a 90th percentile from the top).
+            let (order, offset, limit) = match (first + 1 < *count, *first > *count / 2) {
+                (true, false) => ("ASC", *first, 2),
+                (true, true) => ("DESC", count - 2 - first, 2),
+                (false, _) => ("DESC", 0, 1),
+            };
+            format!(
+                "SELECT CAST({i} AS BIGINT) AS q, CAST(r.v AS DOUBLE PRECISION) AS v FROM (SELECT {value} AS v FROM {table} \
+                 WHERE {column} = '{group}' ORDER BY {value} {order} LIMIT {limit} OFFSET {offset}) r",
+                value = ranked.value,
+                table = ranked.table,
+                column = ranked.group,
+                group = group.replace('\'', "''"),
+            )
+        })
+        .collect();
+    let backend = db.get_database_backend();
+    let rows = db.query_all_raw(sea_orm::Statement::from_string(backend, parts.join(" UNION ALL "))).await?;
+    let mut values: Vec<Vec<f64>> = vec![Vec::new(); wanted.len()];
+    for row in rows {
+        let q: i64 = row.try_get("", "q")?;
+        let v: f64 = row.try_get("", "v")?;
+        if let Some(found) = usize::try_from(q).ok().and_then(|q| values.get_mut(q)) {
+            found.push(v);
+        }
+    }
+    for ((key, duration, rank, first, _), mut found) in wanted.into_iter().zip(values) {
+        found.sort_by(f64::total_cmp);
+        let value = match found.as_slice() {
+            [] => None,
+            [low] => Some(*low),
+            [low, high, ..] => {
+                Some(if rank > first as f64 { low + (high - low) * (rank - first as f64) } else { *low })
+            }
+        };
+        let measured = match &key {
+            Some(key) => counted.get_mut(key),
+            None => Some(&mut *total),
+        };
+        if let Some(slot) = measured.and_then(|measured| measured.durations.get_mut(duration)) {
+            *slot = value;
+        }
+    }
+    Ok(())
 }
 
 /// The alias of the sum of record keys of the count `alias`.
@@ -319,8 +428,10 @@ fn statement<F: Fact>(
                 select.expr_as(count.key_sql(fact.record_key()), Alias::new(key_alias(alias)));
             }
         }
-        for (alias, expr, _) in fact.durations(backend) {
-            select.expr_as(expr, alias);
+        if fact.ranked().is_none() {
+            for (alias, expr, _) in fact.durations(backend) {
+                select.expr_as(expr, alias);
+            }
         }
         for (alias, expr) in fact.sums() {
             select.expr_as(expr, alias);

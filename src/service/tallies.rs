@@ -3,6 +3,10 @@
 //! `create_statistics_tallies` holds them). The statistics engine reads a tally instead of the cases when
 //! one holds every dimension a request groups or filters by; otherwise it counts the cases.
 //!
+//! The closures ([`CLOSURES`], migration `create_case_closures`) hold the days to close of every closed
+//! case, once for all cases and once per category, in index order: medians and percentiles of days to
+//! close are read from them by rank (see [`Ranked`](crate::service::statistics::Ranked)).
+//!
 //! A tally row holds a count and the sum of its cases' record keys, so figures perturbed from a tally
 //! are the figures perturbed from the cases. The day tally depends on the city's offset from UTC: the
 //! tallies record the offset they were built for, and [`ensure`] (run at every start) rebuilds them
@@ -93,6 +97,8 @@ pub async fn rebuild(db: &DatabaseConnection, utc_offset_hours: i32) -> Result<(
         txn.execute_unprepared(&format!("INSERT INTO {} {}", table.table(), grouped(table, backend, utc_offset_hours)))
             .await?;
     }
+    txn.execute_unprepared(&format!("DELETE FROM {CLOSURES}")).await?;
+    txn.execute_unprepared(&format!("INSERT INTO {CLOSURES} (case_id, grp, days) {}", closures(backend))).await?;
     txn.execute_unprepared(&format!(
         "UPDATE statistics_tally_state SET utc_offset_hours = {utc_offset_hours} WHERE id = 1"
     ))
@@ -105,6 +111,9 @@ const POSTGRES_TRIGGERS: &[(&str, &str)] = &[
     ("cases", "tally_cases_insert_delete"),
     ("cases", "tally_cases_update"),
     ("case_categories", "tally_case_categories"),
+    ("cases", "close_cases_insert_delete"),
+    ("cases", "close_cases_update"),
+    ("case_categories", "close_case_categories"),
 ];
 
 /// Stops keeping the tallies for a bulk load, and returns the offset they were built for (to give to
@@ -143,9 +152,10 @@ pub async fn check(db: &impl ConnectionTrait) -> Result<Vec<(&'static str, i64)>
     let backend = db.get_database_backend();
     let offset = built_for(db).await?.unwrap_or(0);
     let mut differences = Vec::new();
-    for table in [CaseTally::Cases, CaseTally::Days, CaseTally::Categories] {
-        let (name, grouped) = (table.table(), grouped(table, backend, offset));
-        let columns = columns(table);
+    let tallies = [CaseTally::Cases, CaseTally::Days, CaseTally::Categories]
+        .map(|table| (table.table(), columns(table), grouped(table, backend, offset)));
+    let closures = (CLOSURES, "case_id, grp, days", closures(backend));
+    for (name, columns, grouped) in tallies.into_iter().chain([closures]) {
         let sql = format!(
             "SELECT COUNT(*) AS differing FROM (\
                SELECT * FROM (SELECT {columns} FROM {name} EXCEPT SELECT * FROM ({grouped}) AS g) AS a \
@@ -161,6 +171,27 @@ pub async fn check(db: &impl ConnectionTrait) -> Result<Vec<(&'static str, i64)>
         differences.push((name, differing));
     }
     Ok(differences)
+}
+
+/// The closure durations: one row per closed case (group `*`) and per closed case and category, with
+/// the days from opening to closing, computed as the statistics compute them from the cases.
+pub const CLOSURES: &str = "case_closures";
+
+/// The group of [`CLOSURES`] that holds every closed case once.
+pub const EVERY_CLOSURE: &str = "*";
+
+/// The rows of [`CLOSURES`] computed from the cases, as a SELECT of its columns in table order.
+fn closures(backend: DatabaseBackend) -> String {
+    let days = if backend == DatabaseBackend::Postgres {
+        "CAST(EXTRACT(EPOCH FROM (c.closed_at - c.opened_at)) / 86400.0 AS double precision)"
+    } else {
+        "julianday(c.closed_at) - julianday(c.opened_at)"
+    };
+    format!(
+        "SELECT c.id, '{EVERY_CLOSURE}', {days} FROM cases c WHERE c.status = 'CLOSED' \
+         UNION ALL SELECT c.id, cc.category, {days} FROM cases c JOIN case_categories cc ON cc.case_id = c.id \
+         WHERE c.status = 'CLOSED'"
+    )
 }
 
 /// The columns of a tally, in the order [`grouped`] selects them.

@@ -57,6 +57,14 @@ const REQUESTS: &[&str] = &[
            total { count { value suppressed } } groups { key { kelurahan { code } } count { value suppressed } } } }"#,
     r#"{ caseStats(exact: EXACT, groupBy: [STATUS]) { total { count { value } } groups { key { status } count { value suppressed } } } }"#,
     r#"{ volunteerCoverage(exact: EXACT) { kelurahan { code } openCases { value suppressed } activeVolunteers { value } } }"#,
+    // Days to close, read by rank from the closures (exact floats compared as they are).
+    r#"{ caseStats(exact: EXACT, groupBy: [CATEGORY]) {
+           total { closed { value suppressed } medianDaysToClose p90DaysToClose }
+           groups { key { category } closed { value suppressed } medianDaysToClose p90DaysToClose } } }"#,
+    r#"{ caseStats(exact: EXACT) { total { count { value } closed { value } medianDaysToClose p90DaysToClose } } }"#,
+    // Not held by the closures (a filter): counted from the cases either way.
+    r#"{ caseStats(exact: EXACT, groupBy: [CATEGORY], filter: {districtCodes: ["63.71.01"]}) {
+           groups { key { category } medianDaysToClose p90DaysToClose } } }"#,
 ];
 
 fn config(tallies: bool) -> ApiConfig {
@@ -212,11 +220,23 @@ db_test!(statistics_read_the_tally_when_it_holds_the_request_and_the_cases_other
         before,
         "--stats-tallies false counts the cases"
     );
+    // Days to close by category come from the closures; with a filter, from the cases.
+    let median = |response: &Value| response["data"]["caseStats"]["groups"][0]["medianDaysToClose"].as_f64();
+    let by_category = "{ caseStats(exact: true, groupBy: [CATEGORY]) { groups { medianDaysToClose } } }";
+    let filtered = "{ caseStats(exact: true, groupBy: [CATEGORY], filter: {districtCodes: [\"63.71.01\", \"63.71.02\", \"63.71.03\", \"63.71.04\", \"63.71.05\"]}) { groups { medianDaysToClose } } }";
+    let (median_before, filtered_before) =
+        (median(&db.run(by_category, json!({})).await), median(&db.run(filtered, json!({})).await));
+    assert!(median_before.is_some(), "a median to compare");
+    db.db.execute_unprepared("UPDATE case_closures SET days = days + 1000").await.expect("tamper");
+    assert_ne!(median(&db.run(by_category, json!({})).await), median_before, "read by rank from the closures");
+    assert_eq!(median(&db.run(filtered, json!({})).await), filtered_before, "a filter counts the cases");
     let differences = tallies::check(&db.db).await.expect("check");
     assert!(differences.iter().any(|(table, rows)| *table == "case_tallies" && *rows > 0), "{differences:?}");
+    assert!(differences.iter().any(|(table, rows)| *table == "case_closures" && *rows > 0), "{differences:?}");
     tallies::rebuild(&db.db, ApiConfig::default().city_offset_hours()).await.expect("rebuild");
     assert_exact(&db, "after the rebuild").await;
     assert_eq!(count(&db.run(by_status, json!({})).await), before);
+    assert_eq!(median(&db.run(by_category, json!({})).await), median_before);
 });
 
 db_test!(tallies_built_for_another_offset_are_rebuilt_at_start, |db| async move {

@@ -12,7 +12,7 @@ pub(super) struct CaseFact {
 }
 
 /// The tally that answers a case statistics request exactly, if one does: figures of today (no
-/// `asOf`), no percentiles (a tally holds counts, not durations), a caller who counts every case, a
+/// `asOf`), percentiles only over every case (by category or not), a caller who counts every case, a
 /// filter on fields the tally holds, and opening instants (period, `filter.opened`) at whole days, as
 /// the day tally holds them. Anything else counts the cases.
 pub(super) fn case_tally(
@@ -24,8 +24,18 @@ pub(super) fn case_tally(
     as_of: Option<DateTime<Utc>>,
     durations: bool,
 ) -> Option<CaseTally> {
-    if !settings.tallies || as_of.is_some() || durations || !counting.counts_all::<case::Entity>() {
+    if !settings.tallies || as_of.is_some() || !counting.counts_all::<case::Entity>() {
         return None;
+    }
+    // Durations come from the closures (see [`CaseFact::ranked`]), which hold every closed case and
+    // every category of one, nothing else: no filter, no period, grouped by category or not at all.
+    if durations {
+        let everything = filter == &CaseFilter::default() && period.is_none();
+        return match group_by {
+            [] if everything => Some(CaseTally::Cases),
+            [CaseDimension::Category] if everything => Some(CaseTally::Categories),
+            _ => None,
+        };
     }
     // Every field named: a new filter field must be decided on here before it compiles.
     let CaseFilter {
@@ -91,6 +101,8 @@ pub(super) fn case_tally(
 }
 
 pub(super) const CLOSED: &str = "\"cases\".\"status\" = 'CLOSED'";
+const MEDIAN: f64 = 0.5;
+const P90: f64 = 0.9;
 
 impl Fact for CaseFact {
     type Dimension = CaseDimension;
@@ -195,9 +207,20 @@ impl Fact for CaseFact {
         }
         let days = days_between(backend, "\"cases\".\"opened_at\"", "\"cases\".\"closed_at\"");
         vec![
-            ("median_days", percentile(backend, &days, CLOSED, 0.5), 2),
-            ("p90_days", percentile(backend, &days, CLOSED, 0.9), 2),
+            ("median_days", percentile(backend, &days, CLOSED, MEDIAN), 2),
+            ("p90_days", percentile(backend, &days, CLOSED, P90), 2),
         ]
+    }
+
+    /// Read from a tally, the days to close come from the closures, in order: the same values, by rank.
+    fn ranked(&self) -> Option<Ranked> {
+        self.tally.filter(|_| self.durations).map(|_| Ranked {
+            table: tallies::CLOSURES,
+            group: "grp",
+            value: "days",
+            total: tallies::EVERY_CLOSURE,
+            fractions: vec![MEDIAN, P90],
+        })
     }
 }
 

@@ -39,10 +39,10 @@ use crate::graphql::types::volunteer::Volunteer;
 use crate::graphql::types::volunteer::VolunteerFilter;
 use crate::service::scope::Scoped;
 use crate::service::statistics::{
-    self, Bucket, Count, Fact, Published, PublishedGroup, Settings, days_between, percentile, uuid_text,
+    self, Bucket, Count, Fact, Published, PublishedGroup, Ranked, Settings, days_between, percentile, uuid_text,
 };
 use crate::service::suppression::{Equation, Hidden, suppress};
-use crate::service::tallies::{CaseTally, Needs};
+use crate::service::tallies::{self, CaseTally, Needs};
 
 mod cases;
 mod coverage;
