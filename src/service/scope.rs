@@ -316,6 +316,11 @@ pub const UNSERVED_TABLES: &[(&str, &str)] = &[
     ("case_tallies", "counts of cases; read by the statistics only when `Scoped::counts_all` cases"),
     ("case_day_tallies", "counts of cases; read by the statistics only when `Scoped::counts_all` cases"),
     ("case_category_tallies", "counts of cases; read by the statistics only when `Scoped::counts_all` cases"),
+    (
+        "case_closures",
+        "days to close of each closed case; read by rank only, for medians and percentiles over every case, \
+         when `Scoped::counts_all` cases, published like every other duration",
+    ),
 ];
 
 /// Tables of the [`Guarded`] entities.
