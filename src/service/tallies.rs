@@ -68,6 +68,12 @@ pub async fn ensure(db: &DatabaseConnection, utc_offset_hours: i32) -> Result<bo
     Ok(true)
 }
 
+/// Whether the statistics may read the tallies now: built, and for the city offset in use. While a
+/// bulk load has them suspended, or they were built for another offset, the cases answer.
+pub async fn readable(db: &impl ConnectionTrait, offset: chrono::FixedOffset) -> Result<bool, DbErr> {
+    Ok(built_for(db).await? == Some(offset.local_minus_utc() / 3600))
+}
+
 /// The offset the tallies were built for; `None` while they were never built.
 pub async fn built_for(db: &impl ConnectionTrait) -> Result<Option<i32>, DbErr> {
     let row = db

@@ -537,9 +537,9 @@ db_test!(a_dashboard_statistics_request_costs_one_grouped_statement_and_one_budg
         .await;
     assert!(response.get("errors").is_none(), "{response:#}");
     assert!(response["data"]["caseStats"]["groups"].as_array().expect("groups").len() > 50);
-    // The budget's check, the grouped statement (counts and key sums together), the budget's charge,
-    // one batch of kelurahan, and the audit record.
-    assert_eq!(db.statements() - before, 5);
+    // The budget's check, the tallies' state, the grouped statement (counts and key sums together),
+    // the budget's charge, one batch of kelurahan, and the audit record.
+    assert_eq!(db.statements() - before, 6);
 });
 
 /// The record keys of a counted table, by row id.

@@ -449,9 +449,9 @@ db_test!(a_stats_request_runs_one_statement_plus_one_per_kind_of_key, |db| async
         .await;
     assert!(response.get("errors").is_none(), "{response:#}");
     assert!(response["data"]["caseStats"]["groups"].as_array().expect("groups").len() > 50);
-    // The grouped statement, one batch of kelurahan, one of volunteers, and the audit record of the
-    // volunteer names read.
-    assert_eq!(db.statements() - before, 4);
+    // The tallies' state, the grouped statement, one batch of kelurahan, one of volunteers, and the
+    // audit record of the volunteer names read.
+    assert_eq!(db.statements() - before, 5);
 });
 
 db_test!(volunteer_stats_and_coverage_agree_with_the_list_api, |db| async move {
@@ -516,9 +516,9 @@ db_test!(volunteer_stats_and_coverage_agree_with_the_list_api, |db| async move {
         )
         .await;
     assert!(response.get("errors").is_none(), "{response:#}");
-    // One statement for the counts and the kelurahan themselves, one batch for their kecamatan, and the
-    // audit record of the request.
-    assert_eq!(db.statements() - before, 3);
+    // The tallies' state, one statement for the counts and the kelurahan themselves, one batch for
+    // their kecamatan, and the audit record of the request.
+    assert_eq!(db.statements() - before, 4);
     let rows = response["data"]["volunteerCoverage"].as_array().expect("rows").clone();
     assert_eq!(rows.len(), 52);
     for row in &rows {

@@ -94,7 +94,8 @@ impl StatsQuery {
     ) -> async_graphql::Result<CaseStats> {
         disclosure::audited(ctx, exact, async {
             let instant = statistics::as_of(as_of)?;
-            let settings = disclosure::settings(ctx, exact)?;
+            let mut settings = disclosure::settings(ctx, exact)?;
+            settings.tallies = settings.tallies && tallies::readable(db(ctx)?, settings.offset).await?;
             disclosure::check_inputs(&settings, &[&filter, &Time { as_of, period }])?;
             if group_by.contains(&CaseDimension::ReportingVolunteer) {
                 disclosure::require_volunteer_rows(ctx, "group by REPORTING_VOLUNTEER")?;
@@ -354,7 +355,8 @@ impl StatsQuery {
         exact: bool,
     ) -> async_graphql::Result<Vec<KelurahanCoverage>> {
         disclosure::audited(ctx, exact, async {
-            let settings = disclosure::settings(ctx, exact)?;
+            let mut settings = disclosure::settings(ctx, exact)?;
+            settings.tallies = settings.tallies && tallies::readable(db(ctx)?, settings.offset).await?;
             let coverage = coverage(ctx, &settings).await?;
             let cells = coverage.len() as u64 * 2;
             disclosure::charge(ctx, cells).await?;
