@@ -359,9 +359,8 @@ async fn rank_durations(
     let mut wanted: Vec<(Option<GroupKey>, usize, f64, u64, u64)> = Vec::new();
     let groups = counted.iter().map(|(key, measured)| (Some(key), measured));
     for (key, measured) in groups.chain([(None, &*total)]) {
-        for (duration, (&count, &fraction)) in
-            of.iter().map(|&i| &measured.counts[i]).zip(&ranked.fractions).enumerate()
-        {
+        let described = of.iter().map(|&i| measured.counts.get(i).copied().unwrap_or(0));
+        for (duration, (count, &fraction)) in described.zip(&ranked.fractions).enumerate() {
             if count == 0 || key.is_some_and(|(group, _)| group.is_none()) {
                 continue;
             }
