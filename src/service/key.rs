@@ -31,7 +31,8 @@ pub async fn create(actor: &Actor<'_>, new: &NewKey) -> AppResult<(String, api_k
     Ok((secret, stored))
 }
 
-/// Revokes the key with `prefix`; it stops working at once. Revoking twice is harmless (and audited
+/// Revokes the key with `prefix`; every server refuses it within the key cache's lifetime
+/// ([`KeyCache`](crate::auth::KeyCache), a second by default). Revoking twice is harmless (and audited
 /// once).
 pub async fn revoke(actor: &Actor<'_>, prefix: &str) -> AppResult<api_key::Model> {
     // Whoever may revoke no key at all learns nothing about which prefixes exist.

@@ -59,13 +59,14 @@ impl CaseTally {
 
 /// Builds the tallies when they were never built or were built for another offset; returns whether it
 /// rebuilt them. Run at start, after the migrations.
+///
+/// Replicas starting together after a migration build them once: on PostgreSQL the rebuild first locks
+/// the state row, so a second replica waits for the first and then finds the tallies built.
 pub async fn ensure(db: &DatabaseConnection, utc_offset_hours: i32) -> Result<bool, DbErr> {
-    let built = built_for(db).await?;
-    if built == Some(utc_offset_hours) {
+    if built_for(db).await? == Some(utc_offset_hours) {
         return Ok(false);
     }
-    rebuild(db, utc_offset_hours).await?;
-    Ok(true)
+    build(db, utc_offset_hours, true).await
 }
 
 /// Whether the statistics may read the tallies now: built, and for the city offset in use. While a
@@ -91,9 +92,22 @@ pub async fn built_for(db: &impl ConnectionTrait) -> Result<Option<i32>, DbErr> 
 /// Recomputes every tally from the cases, in one transaction that holds writers of cases off (on
 /// PostgreSQL) until it commits, and records the offset the day tally was built for.
 pub async fn rebuild(db: &DatabaseConnection, utc_offset_hours: i32) -> Result<(), DbErr> {
+    build(db, utc_offset_hours, false).await.map(|_| ())
+}
+
+/// Rebuilds the tallies, or with `unless_built` only if, once the state row is locked, they are not
+/// built for `utc_offset_hours` (another server may have built them meanwhile); returns whether it did.
+async fn build(db: &DatabaseConnection, utc_offset_hours: i32, unless_built: bool) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
     let txn = db.begin().await?;
     if backend == DatabaseBackend::Postgres {
+        let state = "SELECT utc_offset_hours FROM statistics_tally_state WHERE id = 1 FOR UPDATE";
+        let row = txn.query_one_raw(Statement::from_string(backend, state)).await?;
+        let built = row.map(|row| row.try_get::<Option<i32>>("", "utc_offset_hours")).transpose()?.flatten();
+        if unless_built && built == Some(utc_offset_hours) {
+            txn.commit().await?;
+            return Ok(false);
+        }
         txn.execute_unprepared("LOCK TABLE cases, case_categories IN SHARE MODE").await?;
     }
     // Stop the triggers while the tallies are emptied and refilled (this transaction sees only itself).
@@ -109,7 +123,8 @@ pub async fn rebuild(db: &DatabaseConnection, utc_offset_hours: i32) -> Result<(
         "UPDATE statistics_tally_state SET utc_offset_hours = {utc_offset_hours} WHERE id = 1"
     ))
     .await?;
-    txn.commit().await
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// The tally triggers of PostgreSQL (SQLite's do nothing while the state holds no offset).

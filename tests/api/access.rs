@@ -858,4 +858,12 @@ db_test!(a_key_checked_a_moment_ago_is_not_read_again, |db| async move {
     let uncached = statements(uncached).await;
     assert_eq!(uncached, again + 1, "a cached key skips exactly its lookup");
     assert!(first > again, "the first request reads the key (and notes its use): {first} against {again}");
+    // The cache holds whole keys (by hash): the same prefix with another secret is refused as ever.
+    let (prefix, secret) = key.split_at(12);
+    let forged = format!("Bearer {prefix}{}", "x".repeat(secret.len()));
+    let app = router(AppState::new(db.db.clone(), ApiConfig::default()).await.expect("app state"));
+    assert_eq!(post(&app, Some(&bearer), "{ viewer { role } }").await.0, StatusCode::OK);
+    let (status, body) = post(&app, Some(&forged), "{ viewer { role } }").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
 });

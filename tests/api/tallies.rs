@@ -277,3 +277,21 @@ db_test!(tallies_suspended_for_a_bulk_load_are_not_read, |db| async move {
     assert_exact(&db, "after the bulk load").await;
     assert_eq!(db.run(by_status, json!({})).await, counted);
 });
+
+db_test!(servers_starting_together_build_the_tallies_once, |db| async move {
+    db.seed(100).await;
+    db.db
+        .execute_unprepared("UPDATE statistics_tally_state SET utc_offset_hours = NULL WHERE id = 1")
+        .await
+        .expect("unbuilt");
+    let offset = ApiConfig::default().city_offset_hours();
+    let (a, b) = tokio::join!(tallies::ensure(&db.db, offset), tallies::ensure(&db.db, offset));
+    let (a, b) = (a.expect("first server"), b.expect("second server"));
+    if db.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // The second waits for the first's lock, then finds them built.
+        assert!(a ^ b, "built once: {a} {b}");
+    } else {
+        assert!(a || b);
+    }
+    assert_exact(&db, "after two servers started").await;
+});

@@ -70,7 +70,8 @@ impl KeyMutation {
         Ok(CreatedApiKey { secret, api_key: ApiKey(stored) })
     }
 
-    /// Revokes an API key by its prefix (ADMIN); it stops working at once. Revoking twice is harmless.
+    /// Revokes an API key by its prefix (ADMIN); every server refuses it from a second later at most (the
+    /// servers' `--key-cache-ms`). Revoking twice is harmless.
     /// ADMIN and STAFF keys are FORBIDDEN here (they are revoked on the server with `psm-api key revoke`).
     async fn revoke_api_key(
         &self,
