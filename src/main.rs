@@ -65,8 +65,13 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 return Err("the database already holds data; seed only into an empty database".into());
             }
             let started = std::time::Instant::now();
-            let options =
-                seed::SeedOptions { cases: args.cases, progress: true, now: chrono::Utc::now(), seed: args.seed };
+            let options = seed::SeedOptions {
+                cases: args.cases,
+                progress: true,
+                now: chrono::Utc::now(),
+                seed: args.seed,
+                tallies_for: Some(cli.serve.api.city_offset_hours()),
+            };
             let report = seed::seed_demo(&connection, &options).await?;
             tallies::ensure(&connection, cli.serve.api.city_offset_hours()).await?;
             tracing::info!(?report, seconds = started.elapsed().as_secs_f64(), "demo data loaded");
@@ -102,7 +107,13 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             // An empty embedded (SQLite) database gets the demo data by itself; PostgreSQL only by `seed --demo`.
             if url.starts_with("sqlite:") && seed::is_empty(&connection).await? {
                 tracing::info!("empty embedded database: loading the Banjarmasin demo data (10,000 cases)");
-                let options = seed::SeedOptions { cases: 10_000, progress: true, now: chrono::Utc::now(), seed: 6371 };
+                let options = seed::SeedOptions {
+                    cases: 10_000,
+                    progress: true,
+                    now: chrono::Utc::now(),
+                    seed: 6371,
+                    tallies_for: Some(cli.serve.api.city_offset_hours()),
+                };
                 seed::seed_demo(&connection, &options).await?;
                 let lifetime = chrono::Duration::days(i64::from(cli.serve.demo_key_days));
                 auth::create_demo_keys(&connection, lifetime).await.map_err(|e| e.detail())?;

@@ -155,9 +155,9 @@ pub(super) struct ConsentDraft {
     pub(super) revoked_percent: u8,
 }
 
-/// One chunk of generated cases, as statements in foreign-key order.
+/// One chunk of generated cases, ready to load in foreign-key order.
 pub(super) struct Chunk {
-    pub(super) statements: Vec<Statement>,
+    pub(super) load: Load,
     pub(super) report: SeedReport,
     pub(super) cases: u64,
 }
@@ -191,7 +191,8 @@ impl ChunkRows {
         }
     }
 
-    /// The statements inserting these rows, parents before children, and their counts.
+    /// What loads these rows, parents before children (COPY on PostgreSQL, INSERTs on SQLite), and their
+    /// counts.
     pub(super) fn into_chunk(self, sql: &mut InsertSql, cases: u64) -> Result<Chunk, DbErr> {
         let report = SeedReport {
             persons: self.persons.len(),
@@ -204,8 +205,7 @@ impl ChunkRows {
             referral_events: self.referral_events.len(),
             ..SeedReport::default()
         };
-        let mut statements = Vec::new();
-        for rows in [
+        let tables = [
             self.persons,
             self.cases,
             self.case_categories,
@@ -215,10 +215,17 @@ impl ChunkRows {
             self.enrollments,
             self.outcomes,
             self.consents,
-        ] {
-            rows.into_statements(sql, &mut statements)?;
-        }
-        Ok(Chunk { statements, report, cases })
+        ];
+        let load = if sql.backend == DbBackend::Postgres {
+            Load::Copies(tables.into_iter().map(Rows::into_copy).collect::<Result<_, _>>()?)
+        } else {
+            let mut statements = Vec::new();
+            for rows in tables {
+                rows.into_statements(sql, &mut statements)?;
+            }
+            Load::Statements(statements)
+        };
+        Ok(Chunk { load, report, cases })
     }
 }
 

@@ -268,3 +268,89 @@ impl InsertSql {
         Ok(statement.sql)
     }
 }
+
+/// How a chunk's rows reach the database.
+pub(super) enum Load {
+    /// Multi-row INSERT statements (SQLite).
+    Statements(Vec<Statement>),
+    /// One COPY per table (PostgreSQL).
+    Copies(Vec<CopyRows>),
+}
+
+/// Rows of one table in PostgreSQL's COPY text format, with the statement that loads them.
+pub(super) struct CopyRows {
+    /// `COPY table (columns) FROM STDIN`.
+    pub(super) statement: String,
+    /// One line per row, values separated by tabs.
+    pub(super) data: Vec<u8>,
+}
+
+impl Rows {
+    /// The rows in COPY text format (PostgreSQL): about three times less work for the server than the same
+    /// rows as bound INSERT parameters, and no statement size limit.
+    pub(super) fn into_copy(self) -> Result<CopyRows, DbErr> {
+        let width = self.table.columns.len();
+        let mut text = String::with_capacity(self.values.len() * 16);
+        for (index, value) in self.values.iter().enumerate() {
+            copy_value(&mut text, value)
+                .map_err(|kind| DbErr::Custom(format!("seed value of {} for COPY: {kind}", self.table.name)))?;
+            text.push(if (index + 1) % width == 0 { '\n' } else { '\t' });
+        }
+        let statement = format!("COPY {} ({}) FROM STDIN", self.table.name, self.table.columns.join(", "));
+        Ok(CopyRows { statement, data: text.into_bytes() })
+    }
+}
+
+/// Appends `value` in COPY text format: `\N` for NULL, text with backslash, tab and line breaks escaped.
+fn copy_value(out: &mut String, value: &Value) -> Result<(), &'static str> {
+    use std::fmt::Write;
+    let written = match value {
+        Value::Bool(Some(value)) => {
+            out.push(if *value { 't' } else { 'f' });
+            Ok(())
+        }
+        Value::SmallInt(Some(value)) => write!(out, "{value}"),
+        Value::Int(Some(value)) => write!(out, "{value}"),
+        Value::BigInt(Some(value)) => write!(out, "{value}"),
+        Value::Double(Some(value)) if value.is_finite() => write!(out, "{value}"),
+        Value::String(Some(value)) => {
+            copy_text(out, value);
+            Ok(())
+        }
+        Value::Uuid(Some(value)) => write!(out, "{}", value.hyphenated()),
+        Value::ChronoDate(Some(value)) => write!(out, "{}", value.format("%Y-%m-%d")),
+        Value::ChronoDateTimeUtc(Some(value)) => write!(out, "{}", value.format("%Y-%m-%d %H:%M:%S%.f+00")),
+        Value::Json(Some(value)) => {
+            copy_text(out, &value.to_string());
+            Ok(())
+        }
+        Value::Bool(None)
+        | Value::SmallInt(None)
+        | Value::Int(None)
+        | Value::BigInt(None)
+        | Value::Double(None)
+        | Value::String(None)
+        | Value::Uuid(None)
+        | Value::ChronoDate(None)
+        | Value::ChronoDateTimeUtc(None)
+        | Value::Json(None) => {
+            out.push_str("\\N");
+            Ok(())
+        }
+        _ => return Err("a type the seed does not write"),
+    };
+    written.map_err(|_| "formatting failed")
+}
+
+/// Appends `text` with the characters COPY's text format gives a meaning escaped.
+fn copy_text(out: &mut String, text: &str) {
+    for character in text.chars() {
+        match character {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            other => out.push(other),
+        }
+    }
+}

@@ -227,7 +227,13 @@ pub async fn backfill(db: &DatabaseConnection) -> AppResult<()> {
          SELECT organisation_id, MAX(position) FROM referral_changes GROUP BY organisation_id",
     )
     .await?;
-    txn.execute_unprepared("UPDATE referrals SET partner_holds = (status <> 'WITHDRAWN')").await?;
+    // Only the rows whose flag changes: after a bulk load, the withdrawn referrals (7 s for all 264,000
+    // referrals of a million cases, a fraction of a second for these).
+    txn.execute_unprepared(
+        "UPDATE referrals SET partner_holds = (status <> 'WITHDRAWN') \
+         WHERE partner_holds <> (status <> 'WITHDRAWN')",
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }

@@ -321,6 +321,12 @@ pub const UNSERVED_TABLES: &[(&str, &str)] = &[
         "days to close of each closed case; read by rank only, for medians and percentiles over every case, \
          when `Scoped::counts_all` cases, published like every other duration",
     ),
+    ("referral_tallies", "counts of referrals; read by the statistics only when `Scoped::counts_all` referrals"),
+    (
+        "referral_durations",
+        "hours to answer and complete each referral; read by rank only, for medians over every referral, \
+         when `Scoped::counts_all` referrals, published like every other duration",
+    ),
 ];
 
 /// Tables of the [`Guarded`] entities.

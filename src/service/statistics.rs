@@ -120,6 +120,9 @@ pub struct Ranked {
     pub total: &'static str,
     /// The fraction of each duration (0.5 for a median), in the order of [`Fact::durations`].
     pub fractions: Vec<f64>,
+    /// What precedes the group in the group column, for each duration (a table holding several kinds of
+    /// duration tells them apart so): empty for a table of one kind.
+    pub prefixes: Vec<&'static str>,
 }
 
 /// What a count counts in each group. The engine turns it into two SQL expressions of the same
@@ -374,8 +377,9 @@ async fn rank_durations(
     let parts: Vec<String> = wanted
         .iter()
         .enumerate()
-        .map(|(i, (key, _, _, first, count))| {
+        .map(|(i, (key, duration, _, first, count))| {
             let group = key.as_ref().and_then(|(group, _)| group.as_deref()).unwrap_or(ranked.total);
+            let group = format!("{}{group}", ranked.prefixes.get(*duration).copied().unwrap_or_default());
             // The index is read from whichever end is nearer (a 90th percentile from the top).
             let (order, offset, limit) = match (first + 1 < *count, *first > *count / 2) {
                 (true, false) => ("ASC", *first, 2),

@@ -169,7 +169,7 @@ impl TestDb {
 
     /// Loads the demo data set with `cases` cases, at a fixed "now".
     pub async fn seed(&self, cases: u64) {
-        let options = SeedOptions { cases, progress: false, now: fixed_now(), seed: 42 };
+        let options = SeedOptions { cases, progress: false, now: fixed_now(), seed: 42, tallies_for: None };
         seed_demo(&self.db, &options).await.expect("seed demo data");
     }
 

@@ -65,6 +65,22 @@ const REQUESTS: &[&str] = &[
     // Not held by the closures (a filter): counted from the cases either way.
     r#"{ caseStats(exact: EXACT, groupBy: [CATEGORY], filter: {districtCodes: ["63.71.01"]}) {
            groups { key { category } medianDaysToClose p90DaysToClose } } }"#,
+    // The referral funnel and its medians, from the referral tally and durations.
+    r#"{ referralStats(exact: EXACT, groupBy: [RECEIVING_ORGANISATION]) {
+           total { sent { value suppressed } accepted { value } declined { value } completed { value }
+                   expired { value } responded { value } acceptanceRate medianHoursToRespond medianHoursToComplete }
+           groups { key { receivingOrganisation { code } } sent { value suppressed } pending { value suppressed }
+                    accepted { value suppressed } declined { value suppressed } completed { value suppressed }
+                    withdrawn { value suppressed } expired { value suppressed } responded { value suppressed }
+                    acceptanceRate medianHoursToRespond medianHoursToComplete } } }"#,
+    r#"{ referralStats(exact: EXACT) { total { sent { value } medianHoursToRespond medianHoursToComplete } } }"#,
+    r#"{ referralStats(exact: EXACT, groupBy: [SENDING_ORGANISATION, STATUS], filter: {status: [SENT, ACCEPTED, DECLINED]}) {
+           total { sent { value suppressed } }
+           groups { key { sendingOrganisation { code } status } sent { value suppressed } responded { value suppressed } } } }"#,
+    // Not held by the tally (a reason, a kelurahan): counted from the referrals either way.
+    r#"{ referralStats(exact: EXACT, groupBy: [REASON]) { groups { key { reason } sent { value suppressed } } } }"#,
+    r#"{ referralStats(exact: EXACT, groupBy: [STATUS], filter: {districtCodes: ["63.71.01"]}) {
+           groups { key { status } sent { value suppressed } medianHoursToRespond } } }"#,
 ];
 
 fn config(tallies: bool) -> ApiConfig {
@@ -101,7 +117,30 @@ async fn assert_exact(db: &TestDb, when: &str) {
 async fn random_write(db: &TestDb, rng: &mut Lcg, cases: &[Value]) {
     let case = rng.pick(cases);
     let (id, version) = (case["id"].clone(), case["version"].clone());
-    match rng.below(5) {
+    match rng.below(7) {
+        5 | 6 => {
+            // A referral answered, completed or sent elsewhere, by an operator's committed SQL.
+            let pick = format!("(SELECT id FROM referrals ORDER BY id LIMIT 1 OFFSET {})", rng.below(40));
+            let sql = match rng.below(4) {
+                0 => format!(
+                    "UPDATE referrals SET status = '{}', responded_at = COALESCE(responded_at, respond_by) \
+                     WHERE id = {pick} AND status = 'SENT'",
+                    rng.pick(&["ACCEPTED", "DECLINED"])
+                ),
+                1 => format!(
+                    "UPDATE referrals SET status = 'COMPLETED', completed_at = respond_by, \
+                     responded_at = COALESCE(responded_at, sent_at) WHERE id = {pick} AND status = 'ACCEPTED'"
+                ),
+                2 => format!("UPDATE referrals SET status = 'EXPIRED' WHERE id = {pick} AND status = 'SENT'"),
+                _ => format!(
+                    "UPDATE referrals SET to_organisation_id = (SELECT id FROM organisations ORDER BY code LIMIT 1 \
+                     OFFSET {}) WHERE id = {pick}",
+                    rng.below(4)
+                ),
+            };
+            // Moving a referral to its own sender breaks a check: refused, nothing changes.
+            let _ = db.db.execute_unprepared(&sql).await;
+        }
         4 => {
             // An operator's committed SQL, outside the API: the triggers keep the tallies all the same.
             let offset = rng.below(cases.len());
@@ -233,10 +272,29 @@ db_test!(statistics_read_the_tally_when_it_holds_the_request_and_the_cases_other
     let differences = tallies::check(&db.db).await.expect("check");
     assert!(differences.iter().any(|(table, rows)| *table == "case_tallies" && *rows > 0), "{differences:?}");
     assert!(differences.iter().any(|(table, rows)| *table == "case_closures" && *rows > 0), "{differences:?}");
+    // The referral funnel by receiving organisation comes from the referral tally and durations; by
+    // reason, from the referrals.
+    let funnel = "{ referralStats(exact: true, groupBy: [RECEIVING_ORGANISATION]) { total { sent { value } medianHoursToRespond } } }";
+    let by_reason = "{ referralStats(exact: true, groupBy: [REASON]) { total { sent { value } } } }";
+    let sent = |response: &Value| response["data"]["referralStats"]["total"]["sent"]["value"].as_i64();
+    let respond = |response: &Value| response["data"]["referralStats"]["total"]["medianHoursToRespond"].as_f64();
+    let (funnel_before, reason_before) = (db.run(funnel, json!({})).await, db.run(by_reason, json!({})).await);
+    assert!(respond(&funnel_before).is_some(), "a median to compare: {funnel_before}");
+    db.db.execute_unprepared("UPDATE referral_tallies SET n = n + 1000").await.expect("tamper");
+    db.db.execute_unprepared("UPDATE referral_durations SET hours = hours + 1000").await.expect("tamper");
+    let funnel_after = db.run(funnel, json!({})).await;
+    assert_ne!(sent(&funnel_after), sent(&funnel_before), "the funnel is read from the tally");
+    assert_ne!(respond(&funnel_after), respond(&funnel_before), "the median is read by rank");
+    assert_eq!(sent(&db.run(by_reason, json!({})).await), sent(&reason_before), "by reason counts the referrals");
+    let differences = tallies::check(&db.db).await.expect("check");
+    for table in ["referral_tallies", "referral_durations"] {
+        assert!(differences.iter().any(|(name, rows)| *name == table && *rows > 0), "{table}: {differences:?}");
+    }
     tallies::rebuild(&db.db, ApiConfig::default().city_offset_hours()).await.expect("rebuild");
     assert_exact(&db, "after the rebuild").await;
     assert_eq!(count(&db.run(by_status, json!({})).await), before);
     assert_eq!(median(&db.run(by_category, json!({})).await), median_before);
+    assert_eq!(db.run(funnel, json!({})).await, funnel_before);
 });
 
 db_test!(tallies_built_for_another_offset_are_rebuilt_at_start, |db| async move {

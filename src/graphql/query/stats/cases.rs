@@ -220,15 +220,22 @@ impl Fact for CaseFact {
             value: "days",
             total: tallies::EVERY_CLOSURE,
             fractions: vec![MEDIAN, P90],
+            prefixes: vec!["", ""],
         })
     }
 }
 
-/// A count over tally rows (where `when` holds): the sum of their counts, with the sum of their key sums.
+/// A count over tally rows read as `cases` (where `when` holds): the sum of their counts, with the sum of
+/// their key sums.
 pub(super) fn tallied(when: Option<&str>) -> Count {
+    tallied_as("cases", when)
+}
+
+/// A count over tally rows read under the name `source` (where `when` holds).
+pub(super) fn tallied_as(source: &str, when: Option<&str>) -> Count {
     let sum = |column: &str| match when {
-        Some(when) => format!("CAST(SUM(CASE WHEN {when} THEN \"cases\".\"{column}\" ELSE 0 END) AS BIGINT)"),
-        None => format!("CAST(SUM(\"cases\".\"{column}\") AS BIGINT)"),
+        Some(when) => format!("CAST(SUM(CASE WHEN {when} THEN \"{source}\".\"{column}\" ELSE 0 END) AS BIGINT)"),
+        None => format!("CAST(SUM(\"{source}\".\"{column}\") AS BIGINT)"),
     };
     Count::Custom { count: sum("n"), key: sum("key_sum") }
 }

@@ -157,13 +157,15 @@ impl StatsQuery {
     ) -> async_graphql::Result<ReferralStats> {
         disclosure::audited(ctx, exact, async {
             let instant = statistics::as_of(as_of)?;
-            let settings = disclosure::settings(ctx, exact)?;
+            let mut settings = disclosure::settings(ctx, exact)?;
             disclosure::check_inputs(&settings, &[&filter, &Time { as_of, period }])?;
+            settings.tallies = settings.tallies && tallies::readable(db(ctx)?, settings.offset).await?;
             let counting = crate::graphql::guard::scoped(ctx)?.counting();
-            let condition =
-                filter.unwrap_or_default().condition(&counting)?.add(counting.condition::<entity::referral::Entity>());
+            let filter = filter.unwrap_or_default();
+            let condition = filter.condition(&counting)?.add(counting.condition::<entity::referral::Entity>());
             let durations = selected(ctx, &["medianHoursToRespond", "medianHoursToComplete"]);
-            let fact = ReferralFact { as_of, durations };
+            let tally = referral_tally(&settings, &counting, &filter, &group_by, period.as_ref(), as_of, durations);
+            let fact = ReferralFact { as_of, durations, tally };
             let published =
                 statistics::run(db(ctx)?, &fact, &group_by, period.map(Into::into), condition, &settings).await?;
             disclosure::charge(ctx, published.cells).await?;

@@ -84,15 +84,75 @@ pub(super) struct ReferralFact {
     pub(super) as_of: Option<DateTime<Utc>>,
     /// Whether the median response and completion times are wanted.
     pub(super) durations: bool,
+    /// Whether the referral tally answers instead of the referrals (see [`referral_tally`]).
+    pub(super) tally: bool,
+}
+
+/// Whether the referral tally (and, for medians, the referral durations) answers a referral statistics
+/// request exactly: figures of today (no `asOf`, no period), a caller who counts every referral, grouped
+/// and filtered by the organisations and the status only; medians only over every referral, by
+/// receiving organisation or not at all. Anything else counts the referrals.
+pub(super) fn referral_tally(
+    settings: &Settings,
+    counting: &Scoped,
+    filter: &ReferralFilter,
+    group_by: &[ReferralDimension],
+    period: Option<&StatsPeriod>,
+    as_of: Option<DateTime<Utc>>,
+    durations: bool,
+) -> bool {
+    if !settings.tallies || as_of.is_some() || period.is_some() || !counting.counts_all::<referral::Entity>() {
+        return false;
+    }
+    // Every field named: a new filter field must be decided on here before it compiles.
+    let ReferralFilter {
+        status: _,
+        from_organisation_ids: _,
+        to_organisation_ids: _,
+        reason,
+        sent,
+        updated_since,
+        district_codes,
+        kelurahan_codes,
+        case_id,
+    } = filter;
+    if durations {
+        // The durations hold every answered and every completed referral, by receiving organisation.
+        let everything = filter == &ReferralFilter::default();
+        return everything && matches!(group_by, [] | [ReferralDimension::ReceivingOrganisation]);
+    }
+    let unfiltered = reason.is_none()
+        && sent.is_none()
+        && updated_since.is_none()
+        && district_codes.is_none()
+        && kelurahan_codes.is_none()
+        && case_id.is_none();
+    unfiltered
+        && group_by.iter().all(|dimension| match dimension {
+            ReferralDimension::ReceivingOrganisation
+            | ReferralDimension::SendingOrganisation
+            | ReferralDimension::Status => true,
+            ReferralDimension::Reason
+            | ReferralDimension::District
+            | ReferralDimension::Kelurahan
+            | ReferralDimension::SentDay
+            | ReferralDimension::SentWeek
+            | ReferralDimension::SentMonth
+            | ReferralDimension::SentQuarter
+            | ReferralDimension::SentYear => false,
+        })
 }
 
 impl Fact for ReferralFact {
     type Dimension = ReferralDimension;
 
+    /// The tally is read under the name `referrals`, its columns named as the referrals' own, so that
+    /// filters and dimensions apply to it unchanged.
     fn source(&self, select: &mut SelectStatement) {
-        match self.as_of {
-            Some(instant) => select.from_subquery(referrals_as_of(instant), referral::Entity),
-            None => select.from(referral::Entity),
+        match (self.tally, self.as_of) {
+            (true, _) => select.from_as(Alias::new(tallies::REFERRALS), referral::Entity),
+            (false, Some(instant)) => select.from_subquery(referrals_as_of(instant), referral::Entity),
+            (false, None) => select.from(referral::Entity),
         };
     }
 
@@ -143,16 +203,24 @@ impl Fact for ReferralFact {
     }
 
     fn counts(&self) -> Vec<(&'static str, Count)> {
-        let status = |value: &str| Count::When(format!("\"referrals\".\"status\" = '{value}'"));
+        let when = |condition: String| match self.tally {
+            true => tallied_as("referrals", Some(&condition)),
+            false => Count::When(condition),
+        };
+        let status = |value: &str| when(format!("\"referrals\".\"status\" = '{value}'"));
+        let responded = match self.tally {
+            true => "\"referrals\".\"responded\" = 1",
+            false => "\"referrals\".\"responded_at\" IS NOT NULL",
+        };
         vec![
-            ("n", Count::All),
+            ("n", if self.tally { tallied_as("referrals", None) } else { Count::All }),
             ("pending", status("SENT")),
             ("accepted", status("ACCEPTED")),
             ("declined", status("DECLINED")),
             ("completed", status("COMPLETED")),
             ("withdrawn", status("WITHDRAWN")),
             ("expired", status("EXPIRED")),
-            ("responded", Count::When("\"referrals\".\"responded_at\" IS NOT NULL".into())),
+            ("responded", when(responded.into())),
         ]
     }
 
@@ -187,6 +255,18 @@ impl Fact for ReferralFact {
                 4,
             ),
         ]
+    }
+
+    /// Read from the tally, the hours come from the referral durations, in order: the same values, by rank.
+    fn ranked(&self) -> Option<Ranked> {
+        (self.tally && self.durations).then(|| Ranked {
+            table: tallies::REFERRAL_DURATIONS,
+            group: "grp",
+            value: "hours",
+            total: tallies::EVERY_CLOSURE,
+            fractions: vec![0.5, 0.5],
+            prefixes: vec![tallies::RESPONDED, tallies::COMPLETED],
+        })
     }
 }
 
