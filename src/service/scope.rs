@@ -137,6 +137,14 @@ fn by_policy(
     }
 }
 
+/// The referrals a PARTNER holds, as a condition on a referral row: addressed to it, and not
+/// tombstoned in its feed.
+fn held_by(organisation: Uuid) -> Condition {
+    Condition::all()
+        .add(referral::Column::ToOrganisationId.eq(organisation))
+        .add(referral::Column::PartnerHolds.eq(true))
+}
+
 /// Ids of the referrals a PARTNER holds: addressed to it, and not tombstoned in its feed.
 fn held_referrals(organisation: Uuid) -> SelectStatement {
     Query::select()
@@ -273,8 +281,12 @@ impl Guarded for referral::Entity {
     fn scope(viewer: &Viewer, reading: Reading) -> Option<Condition> {
         by_policy(viewer, reading, Kind::CaseFile, || match viewer.role {
             // Another partner's referral of the same case stays invisible, and so does a referral the
-            // partner's feed told it to delete.
-            Role::Partner => only(referral::Column::Id.in_subquery(held_referrals(own(viewer.organisation_id)))),
+            // partner's feed told it to delete. The conditions of `held_referrals`, on the row itself: as
+            // `id IN (SELECT id FROM referrals WHERE ...)` PostgreSQL joins the table to itself and probes
+            // the primary key for every row the page's order index yields (6 ms for the first page of a
+            // partner holding 1% of a million cases' referrals, 1 ms as plain conditions; and a parallel
+            // plan when the statistics shift).
+            Role::Partner => only(held_by(own(viewer.organisation_id))),
             _ => only(referral::Column::CaseId.in_subquery(own_cases(viewer))),
         })
     }
