@@ -214,6 +214,24 @@ class Server:
         return self.reducers[workload](self.post(workload, query))
 
 
+def settle(binary):
+    """Serves psm-api once until its startup sweep has run (referrals past their answer deadline expire,
+    holds of lapsed consents end; `psm_sweeps_total` in /metrics counts it), so that the data stand still
+    while the two servers are compared."""
+    server = page_bench.serve(binary)
+    try:
+        for _ in range(600):
+            with urllib.request.urlopen(f"http://127.0.0.1:{page_bench.PORT}/metrics") as response:
+                metrics = response.read().decode()
+            if any(line.startswith("psm_sweeps_total") and 'outcome="ok"' in line for line in metrics.splitlines()):
+                return
+            time.sleep(0.5)
+        sys.exit("psm-api's startup sweep did not finish within 300 s")
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def start_psm(binary):
     return lambda: page_bench.serve(binary)
 
@@ -373,6 +391,7 @@ def main():
     if not os.path.isdir(os.path.join(PEER, "node_modules")):
         subprocess.run(["npm", "ci", "--prefix", PEER], check=True, stdout=subprocess.DEVNULL)
     loader = page_bench.autocannon()
+    settle(binary)
 
     # The partner: the organisation holding the most referrals.
     organisation_id, organisation_code, _ = bench.psql(

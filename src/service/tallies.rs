@@ -133,6 +133,12 @@ async fn build(db: &DatabaseConnection, utc_offset_hours: i32, unless_built: boo
     ))
     .await?;
     txn.commit().await?;
+    if backend == DatabaseBackend::Postgres {
+        // Medians read by rank step over index entries: from an index alone only once the visibility
+        // map says the pages are all visible (at a million cases, 1.85 s for the closure query against
+        // 73 ms). Autovacuum would get there in its own time; the first dashboard should not wait for it.
+        db.execute_unprepared(&format!("VACUUM (ANALYZE) {CLOSURES}, {REFERRAL_DURATIONS}")).await?;
+    }
     Ok(true)
 }
 
