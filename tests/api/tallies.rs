@@ -353,3 +353,27 @@ db_test!(servers_starting_together_build_the_tallies_once, |db| async move {
     }
     assert_exact(&db, "after two servers started").await;
 });
+
+db_test!(partners_and_volunteers_get_no_figure_from_the_tallies, |db| async move {
+    use entity::enums::Role;
+    use psm_api::auth::Viewer;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    db.seed(300).await;
+    let partner = crate::support::partners_by_referrals(&db).await[0];
+    let reported = entity::case::Entity::find()
+        .filter(entity::case::Column::ReportingVolunteerId.is_not_null())
+        .one(&db.db)
+        .await
+        .expect("a case")
+        .and_then(|case| case.reporting_volunteer_id)
+        .expect("a case reported by a volunteer");
+    // Every request a tally or a table read by rank answers for STAFF and DASHBOARD keys.
+    for viewer in [Viewer::partner(partner), Viewer::volunteer(reported)] {
+        assert_ne!(viewer.role, Role::Staff);
+        for request in REQUESTS.iter().map(|request| request.replace("EXACT", "false")) {
+            let response = db.run_as(&viewer, &request, json!({})).await;
+            assert_eq!(crate::support::error_code(&response), Some("FORBIDDEN"), "{:?}: {response:#}", viewer.role);
+            assert!(response["data"].is_null(), "{:?} got figures: {response:#}", viewer.role);
+        }
+    }
+});
