@@ -124,7 +124,7 @@ fn listen() -> std::io::Result<watch::Receiver<u8>> {
 }
 
 /// Expires overdue referrals and records lapsed consents every `seconds` (so that partner feeds show them
-/// even when nobody reads a feed), until `stop`. Every replica may run one: each row is claimed by a
+/// even when nobody reads a feed), and compacts the status histories, until `stop`. Every replica may run one: each row is claimed by a
 /// conditional update. A sweep in progress when `stop` comes is finished.
 pub fn spawn_sweeper(
     db: DatabaseConnection,
@@ -150,6 +150,11 @@ pub fn spawn_sweeper(
                     super::metrics::sweep_failed("timer");
                     tracing::warn!(error = %error.detail(), "sweep failed; retrying at the next tick");
                 }
+            }
+            // The status histories grow by a few rows with every write; merged here, they stay as
+            // small as the days and groups they count.
+            if let Err(error) = crate::service::tallies::compact(&db).await {
+                tracing::warn!(%error, "compacting the status histories failed; retrying at the next tick");
             }
         }
     })

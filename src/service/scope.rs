@@ -339,6 +339,14 @@ pub const UNSERVED_TABLES: &[(&str, &str)] = &[
         "hours to answer and complete each referral; read by rank only, for medians over every referral, \
          when `Scoped::counts_all` referrals, published like every other duration",
     ),
+    (
+        "case_status_history",
+        "changes of case counts by day; read by the statistics only when `Scoped::counts_all` cases",
+    ),
+    (
+        "referral_status_history",
+        "changes of referral counts by day; read by the statistics only when `Scoped::counts_all` referrals",
+    ),
 ];
 
 /// Tables of the [`Guarded`] entities.

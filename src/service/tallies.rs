@@ -17,6 +17,7 @@
 //! tallies record the offset they were built for, and [`ensure`] (run at every start) rebuilds them
 //! when it differs from the configured one, or when they were never built.
 
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, Statement, TransactionTrait,
 };
@@ -30,6 +31,9 @@ pub enum CaseTally {
     Days,
     /// Case categories by kelurahan, status and category.
     Categories,
+    /// Changes of the case counts by kelurahan, status and the midnight from which they count: cases as
+    /// they stood at a past midnight (see [`case_history_as_of`]).
+    History,
 }
 
 /// What a statistics request needs of a tally, besides kelurahan and status (which every tally has).
@@ -60,6 +64,7 @@ impl CaseTally {
             CaseTally::Cases => "case_tallies",
             CaseTally::Days => "case_day_tallies",
             CaseTally::Categories => "case_category_tallies",
+            CaseTally::History => "case_status_history",
         }
     }
 }
@@ -115,7 +120,13 @@ async fn build(db: &DatabaseConnection, utc_offset_hours: i32, unless_built: boo
             txn.commit().await?;
             return Ok(false);
         }
-        txn.execute_unprepared("LOCK TABLE cases, case_categories, referrals IN SHARE MODE").await?;
+        txn.execute_unprepared(
+            "LOCK TABLE cases, case_categories, case_status_changes, referrals, referral_events IN SHARE MODE",
+        )
+        .await?;
+        // The status histories group millions of changes into a few hundred thousand rows: in memory,
+        // not spilled to disk in batches (a third of their time at a million cases).
+        txn.execute_unprepared("SET LOCAL work_mem = '256MB'").await?;
     }
     // Stop the triggers while the tallies are emptied and refilled (this transaction sees only itself).
     txn.execute_unprepared("UPDATE statistics_tally_state SET utc_offset_hours = NULL WHERE id = 1").await?;
@@ -128,6 +139,11 @@ async fn build(db: &DatabaseConnection, utc_offset_hours: i32, unless_built: boo
     txn.execute_unprepared(&format!("INSERT INTO {REFERRALS} {}", referral_tally())).await?;
     refill_ranked(&txn, backend, CLOSURES, "case_id, grp, days", &closures(backend)).await?;
     refill_ranked(&txn, backend, REFERRAL_DURATIONS, "referral_id, grp, hours", &referral_durations(backend)).await?;
+    let history = CaseTally::History;
+    let rows = grouped(history, backend, utc_offset_hours);
+    refill_ranked(&txn, backend, history.table(), columns(history), &rows).await?;
+    let rows = referral_history(backend, utc_offset_hours);
+    refill_ranked(&txn, backend, REFERRAL_HISTORY, REFERRAL_HISTORY_COLUMNS, &rows).await?;
     txn.execute_unprepared(&format!(
         "UPDATE statistics_tally_state SET utc_offset_hours = {utc_offset_hours} WHERE id = 1"
     ))
@@ -142,7 +158,8 @@ async fn build(db: &DatabaseConnection, utc_offset_hours: i32, unless_built: boo
     Ok(true)
 }
 
-/// Empties and refills a table of durations read by rank (`table`, with `columns` filled by `rows`). On
+/// Empties and refills a large tally (`table`, with `columns` filled by `rows`): the durations read by
+/// rank and the status histories. On
 /// PostgreSQL the table's indexes are dropped first and built again over the full table (the closures of
 /// a million cases: 9 s, against 15 to 23 s inserting through them); readers of percentiles wait for the
 /// rebuild to commit instead of reading a half-built table.
@@ -199,6 +216,14 @@ const POSTGRES_TRIGGERS: &[(&str, &str)] = &[
     ("case_categories", "close_case_categories"),
     ("referrals", "tally_referrals_insert_delete"),
     ("referrals", "tally_referrals_update"),
+    ("cases", "history_cases_insert_delete"),
+    ("cases", "history_cases_update"),
+    ("case_status_changes", "history_cases_changes_insert_delete"),
+    ("case_status_changes", "history_cases_changes_update"),
+    ("referrals", "history_referrals_insert_delete"),
+    ("referrals", "history_referrals_update"),
+    ("referral_events", "history_referrals_changes_insert_delete"),
+    ("referral_events", "history_referrals_changes_update"),
 ];
 
 /// Stops keeping the tallies for a bulk load, and returns the offset they were built for (to give to
@@ -237,19 +262,21 @@ pub async fn check(db: &impl ConnectionTrait) -> Result<Vec<(&'static str, i64)>
     let backend = db.get_database_backend();
     let offset = built_for(db).await?.unwrap_or(0);
     let mut differences = Vec::new();
-    let tallies = [CaseTally::Cases, CaseTally::Days, CaseTally::Categories]
+    let tallies = [CaseTally::Cases, CaseTally::Days, CaseTally::Categories, CaseTally::History]
         .map(|table| (table.table(), columns(table), grouped(table, backend, offset)));
     let ranked = [
+        (REFERRAL_HISTORY, REFERRAL_HISTORY_COLUMNS, referral_history(backend, offset)),
         (CLOSURES, "case_id, grp, days", closures(backend)),
         (REFERRALS, REFERRAL_COLUMNS, referral_tally()),
         (REFERRAL_DURATIONS, "referral_id, grp, hours", referral_durations(backend)),
     ];
     for (name, columns, grouped) in tallies.into_iter().chain(ranked) {
+        let stored = stored(name, columns);
         let sql = format!(
             "SELECT COUNT(*) AS differing FROM (\
-               SELECT * FROM (SELECT {columns} FROM {name} EXCEPT SELECT * FROM ({grouped}) AS g) AS a \
+               SELECT * FROM (SELECT * FROM ({stored}) AS s EXCEPT SELECT * FROM ({grouped}) AS g) AS a \
                UNION ALL \
-               SELECT * FROM (SELECT * FROM ({grouped}) AS g EXCEPT SELECT {columns} FROM {name}) AS b\
+               SELECT * FROM (SELECT * FROM ({grouped}) AS g EXCEPT SELECT * FROM ({stored}) AS s) AS b\
              ) AS d"
         );
         let row = db.query_one_raw(Statement::from_string(backend, sql)).await?;
@@ -260,6 +287,62 @@ pub async fn check(db: &impl ConnectionTrait) -> Result<Vec<(&'static str, i64)>
         differences.push((name, differing));
     }
     Ok(differences)
+}
+
+/// The rows of the tally `table` (its `columns`), as [`check`] compares them: a status history holds
+/// several rows per key between compactions, whose sums count.
+fn stored(table: &str, columns: &str) -> String {
+    if !HISTORIES.contains(&table) {
+        return format!("SELECT {columns} FROM {table}");
+    }
+    let keys = columns.trim_end_matches(", n, key_sum");
+    format!(
+        "SELECT {keys}, CAST(SUM(n) AS BIGINT), CAST(SUM(key_sum) AS BIGINT) FROM {table} GROUP BY {keys} \
+         HAVING NOT (SUM(n) = 0 AND SUM(key_sum) = 0)"
+    )
+}
+
+/// The status histories, whose rows are only ever added (migration `create_status_history`).
+const HISTORIES: [&str; 2] = ["case_status_history", REFERRAL_HISTORY];
+
+/// Merges the rows of each key of the status histories into one (dropping keys that sum to nothing):
+/// every write adds rows, and the statistics add up all of a midnight's. Run by the sweeper. The sums
+/// stay exact while writers add rows meanwhile, and when replicas compact at once: on PostgreSQL each
+/// statement takes away only the rows it deletes, and adds back their sums; SQLite has one writer.
+pub async fn compact(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let mut merged = 0;
+    for (table, columns) in
+        [(CaseTally::History.table(), columns(CaseTally::History)), (REFERRAL_HISTORY, REFERRAL_HISTORY_COLUMNS)]
+    {
+        let keys = columns.trim_end_matches(", n, key_sum");
+        let duplicated = format!("SELECT {keys} FROM {table} GROUP BY {keys} HAVING COUNT(*) > 1");
+        let sums = "SUM(n), SUM(key_sum)";
+        let kept = "HAVING NOT (SUM(n) = 0 AND SUM(key_sum) = 0)";
+        if backend == DatabaseBackend::Postgres {
+            let done = db
+                .execute_unprepared(&format!(
+                    "WITH gone AS (DELETE FROM {table} WHERE ({keys}) IN ({duplicated}) RETURNING *) \
+                     INSERT INTO {table} ({columns}) SELECT {keys}, {sums} FROM gone GROUP BY {keys} {kept}"
+                ))
+                .await?;
+            merged += done.rows_affected();
+            continue;
+        }
+        let txn = db.begin().await?;
+        txn.execute_unprepared(&format!(
+            "CREATE TEMP TABLE merged_history AS SELECT {keys}, {sums} FROM {table} WHERE ({keys}) IN ({duplicated}) \
+             GROUP BY {keys} {kept}"
+        ))
+        .await?;
+        txn.execute_unprepared(&format!("DELETE FROM {table} WHERE ({keys}) IN ({duplicated})")).await?;
+        let done =
+            txn.execute_unprepared(&format!("INSERT INTO {table} ({columns}) SELECT * FROM merged_history")).await?;
+        txn.execute_unprepared("DROP TABLE merged_history").await?;
+        txn.commit().await?;
+        merged += done.rows_affected();
+    }
+    Ok(merged)
 }
 
 /// The closure durations: one row per closed case (group `*`) and per closed case and category, with
@@ -339,6 +422,7 @@ fn columns(table: CaseTally) -> &'static str {
         CaseTally::Cases => "kelurahan_code, status, urgency, source, n, key_sum",
         CaseTally::Days => "opened_at, kelurahan_code, status, n, key_sum",
         CaseTally::Categories => "kelurahan_code, status, category, n, key_sum",
+        CaseTally::History => "kelurahan_code, through, status, n, key_sum",
     }
 }
 
@@ -360,6 +444,7 @@ fn grouped(table: CaseTally, backend: DatabaseBackend, utc_offset_hours: i32) ->
             "SELECT c.kelurahan_code, c.status, cc.category, {sums} FROM cases c \
              JOIN case_categories cc ON cc.case_id = c.id GROUP BY c.kelurahan_code, c.status, cc.category"
         ),
+        CaseTally::History => case_history(backend, utc_offset_hours),
     }
 }
 
@@ -374,4 +459,195 @@ fn opening_day(backend: DatabaseBackend, hours: i32) -> String {
     } else {
         format!("strftime('%Y-%m-%dT%H:%M:%S+00:00', c.opened_at, '{hours} hours', 'start of day', '{} hours')", -hours)
     }
+}
+
+/// The changes of the referral counts by receiving and sending organisation, status, whether answered
+/// and the midnight from which they count (migration `create_status_history`): referrals as they stood
+/// at a past midnight (see [`referral_history_as_of`]).
+pub const REFERRAL_HISTORY: &str = "referral_status_history";
+
+/// Columns of [`REFERRAL_HISTORY`] in the order [`referral_history`] selects them.
+const REFERRAL_HISTORY_COLUMNS: &str =
+    "to_organisation_id, from_organisation_id, through, status, responded, n, key_sum";
+
+/// The status a case stands in, in [`CaseTally::History`], before its first status change.
+const NO_STATUS: &str = "-";
+
+/// A history row's midnight, in two steps: `key` groups the instants by the first city midnight at or
+/// after them (a day number on PostgreSQL, where it is cheaper to group by), `through` writes a key as
+/// the instant stored, the way the server stores instants. The history triggers compute the same
+/// instants (PostgreSQL's `psm_day_ceil` is the two steps in one).
+struct Midnight {
+    backend: DatabaseBackend,
+    hours: i32,
+}
+
+impl Midnight {
+    fn key(&self, at: &str) -> String {
+        let hours = self.hours;
+        if self.backend == DatabaseBackend::Postgres {
+            return format!("ceil((date_part('epoch', {at}) + {hours} * 3600) / 86400)");
+        }
+        let day = |shift: &str| {
+            format!(
+                "strftime('%Y-%m-%dT%H:%M:%S+00:00', {at}, '{hours} hours', 'start of day', {shift}'{} hours')",
+                -hours
+            )
+        };
+        format!("(CASE WHEN {at} <= {floor} THEN {floor} ELSE {next} END)", floor = day(""), next = day("'+1 day', "))
+    }
+
+    fn through(&self, key: &str) -> String {
+        match self.backend {
+            DatabaseBackend::Postgres => format!("to_timestamp({key} * 86400 - {} * 3600)", self.hours),
+            _ => key.to_owned(),
+        }
+    }
+}
+
+/// How a history is computed: the rows that change state (`parent`, each with the `keys` that group
+/// it, a `record_key` and the instant `start` from which it counts), their changes of state (`changes`,
+/// naming the parent in `parent_column`, with `status` and the instant `at`), and the state before
+/// the first change (`initial`, answered or not).
+struct HistorySource {
+    parent: &'static str,
+    keys: &'static [&'static str],
+    start: &'static str,
+    changes: &'static str,
+    parent_column: &'static str,
+    at: &'static str,
+    initial: &'static str,
+    /// Whether the history tracks an answer (referrals: once an `ACCEPTED` or `DECLINED` event happened).
+    answered: bool,
+}
+
+/// The rows of a history computed from its source, in table order (`columns`: the keys, `through`,
+/// `status` and, if answered, `responded`). Each change holds from its instant (or the start, if later)
+/// to the next change's; before the first change, or without any, the parent stands in the initial
+/// state from its start. Each such span counts from the midnight at or after its beginning and stops
+/// counting from the midnight at or after its end; spans that begin and end at the same instant add
+/// nothing. One pass over the changes, in order within each parent; four kinds of delta per change
+/// (its state entered and left, the initial state entered and left).
+fn history_rows(backend: DatabaseBackend, hours: i32, source: &HistorySource, columns: &[&str]) -> String {
+    let HistorySource { parent, keys, start, changes, parent_column, at, initial, answered } = source;
+    let midnight = Midnight { backend, hours };
+    let parent_keys = keys.iter().map(|key| format!("p.{key}, ")).collect::<String>();
+    let span_keys = keys.iter().map(|key| format!("s.{key}, ")).collect::<String>();
+    let (answer, answered_so_far, span_answer) = if *answered {
+        (
+            "x.answered, ",
+            ", MAX(CASE WHEN to_status IN ('ACCEPTED', 'DECLINED') THEN 1 ELSE 0 END) OVER w AS answered",
+            "CASE WHEN m.k <= 2 THEN s.answered ELSE 0 END AS responded, ",
+        )
+    } else {
+        ("", "", "")
+    };
+    let day = midnight.key("CASE m.k WHEN 1 THEN s.since WHEN 2 THEN s.until WHEN 3 THEN s.start ELSE s.since END");
+    let grouped = columns
+        .iter()
+        .filter(|column| **column != "through")
+        .map(|column| format!("d.{column}"))
+        .chain(["d.day".to_owned()])
+        .collect::<Vec<_>>()
+        .join(", ");
+    let selected = columns
+        .iter()
+        .map(|column| if *column == "through" { midnight.through("d.day") } else { format!("d.{column}") })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {selected}, CAST(SUM(d.n) AS BIGINT), CAST(SUM(d.n * d.record_key) AS BIGINT) FROM (\
+           SELECT {span_keys}s.record_key, CASE WHEN m.k <= 2 THEN s.status ELSE '{initial}' END AS status, \
+                  {span_answer}{day} AS day, CASE WHEN m.k IN (1, 3) THEN 1 ELSE -1 END AS n \
+           FROM (\
+             SELECT {parent_keys}p.record_key, p.{start} AS start, x.status, {answer}\
+                    CASE WHEN x.at > p.{start} THEN x.at WHEN x.at IS NOT NULL THEN p.{start} END AS since, \
+                    CASE WHEN x.next_at > p.{start} THEN x.next_at WHEN x.next_at IS NOT NULL THEN p.{start} END \
+                      AS until, \
+                    (x.pos IS NULL OR x.pos = 1) AS first_change \
+             FROM {parent} p LEFT JOIN (\
+               SELECT {parent_column} AS parent, to_status AS status, {at} AS at, LEAD({at}) OVER w AS next_at, \
+                      ROW_NUMBER() OVER w AS pos{answered_so_far} \
+               FROM {changes} WINDOW w AS (PARTITION BY {parent_column} ORDER BY {at}, id)\
+             ) AS x ON x.parent = p.id\
+           ) AS s, (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) AS m \
+           WHERE (m.k = 1 AND s.since IS NOT NULL AND (s.until IS NULL OR s.until > s.since)) \
+              OR (m.k = 2 AND s.until > s.since) \
+              OR (m.k = 3 AND s.first_change AND (s.since IS NULL OR s.since > s.start)) \
+              OR (m.k = 4 AND s.first_change AND s.since > s.start)\
+         ) AS d GROUP BY {grouped} HAVING NOT (SUM(d.n) = 0 AND SUM(d.n * d.record_key) = 0)"
+    )
+}
+
+/// The rows of [`CaseTally::History`] computed from the cases and their status changes: a case stands in
+/// the status of each change from the change (or its opening, if later) to the next change, and in no
+/// status from its opening to its first change.
+fn case_history(backend: DatabaseBackend, hours: i32) -> String {
+    let source = HistorySource {
+        parent: "cases",
+        keys: &["kelurahan_code"],
+        start: "opened_at",
+        changes: "case_status_changes",
+        parent_column: "case_id",
+        at: "changed_at",
+        initial: NO_STATUS,
+        answered: false,
+    };
+    history_rows(backend, hours, &source, &["kelurahan_code", "through", "status"])
+}
+
+/// The rows of [`REFERRAL_HISTORY`] computed from the referrals and their events: a referral stands in
+/// the status of each event from the event (or its sending, if later) to the next event, answered once
+/// an answer came, and as sent, unanswered, from its sending to its first event.
+fn referral_history(backend: DatabaseBackend, hours: i32) -> String {
+    let source = HistorySource {
+        parent: "referrals",
+        keys: &["to_organisation_id", "from_organisation_id"],
+        start: "sent_at",
+        changes: "referral_events",
+        parent_column: "referral_id",
+        at: "occurred_at",
+        initial: "SENT",
+        answered: true,
+    };
+    history_rows(
+        backend,
+        hours,
+        &source,
+        &["to_organisation_id", "from_organisation_id", "through", "status", "responded"],
+    )
+}
+
+/// The cases as they stood at the city midnight `instant`, from [`CaseTally::History`]: their counts and
+/// key sums by kelurahan and status (NULL before a case's first status change), with the columns of
+/// the case tally, to be read as `cases`.
+pub fn case_history_as_of(instant: chrono::DateTime<chrono::Utc>) -> SelectStatement {
+    history_as_of(CaseTally::History.table(), &["kelurahan_code"], instant)
+}
+
+/// The referrals as they stood at the city midnight `instant`, from [`REFERRAL_HISTORY`]: their counts
+/// and key sums by receiving and sending organisation, status and whether answered, with the columns of
+/// [`REFERRALS`], to be read as `referrals`.
+pub fn referral_history_as_of(instant: chrono::DateTime<chrono::Utc>) -> SelectStatement {
+    history_as_of(REFERRAL_HISTORY, &["to_organisation_id", "from_organisation_id", "responded"], instant)
+}
+
+/// The sums of the history rows of `table` counting at `instant`, by `keys` and status: the groups left
+/// empty by then are left out.
+fn history_as_of(table: &str, keys: &[&str], instant: chrono::DateTime<chrono::Utc>) -> SelectStatement {
+    let table = Alias::new(table);
+    let mut select = Query::select();
+    select.from(table.clone());
+    for key in keys {
+        select.column((table.clone(), Alias::new(*key))).group_by_col((table.clone(), Alias::new(*key)));
+    }
+    let status = Expr::col((table.clone(), Alias::new("status")));
+    select
+        .expr_as(Expr::case(status.clone().eq(NO_STATUS), Expr::cust("NULL")).finally(status.clone()), "status")
+        .group_by_col((table.clone(), Alias::new("status")))
+        .expr_as(Expr::cust("CAST(SUM(n) AS BIGINT)"), "n")
+        .expr_as(Expr::cust("CAST(SUM(key_sum) AS BIGINT)"), "key_sum")
+        .and_where(Expr::col((table, Alias::new("through"))).lte(instant))
+        .and_having(Expr::cust("SUM(n) <> 0"));
+    select
 }

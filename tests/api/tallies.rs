@@ -81,6 +81,29 @@ const REQUESTS: &[&str] = &[
     r#"{ referralStats(exact: EXACT, groupBy: [REASON]) { groups { key { reason } sent { value suppressed } } } }"#,
     r#"{ referralStats(exact: EXACT, groupBy: [STATUS], filter: {districtCodes: ["63.71.01"]}) {
            groups { key { status } sent { value suppressed } medianHoursToRespond } } }"#,
+    // As they stood at past midnights, from the status histories.
+    r#"{ caseStats(exact: EXACT, groupBy: [DISTRICT, STATUS], asOf: "2026-08-01T00:00:00+08:00") {
+           total { count { value suppressed } open { value suppressed } closed { value suppressed } }
+           groups { key { district { code } status } count { value suppressed } open { value suppressed }
+                    closed { value suppressed } closureRate } } }"#,
+    r#"{ caseStats(exact: EXACT, groupBy: [KELURAHAN], filter: {status: [NEW, ASSESSMENT, CLOSED]},
+                   asOf: "2026-10-15T00:00:00+08:00") {
+           total { count { value suppressed } } groups { key { kelurahan { code } } count { value suppressed } } } }"#,
+    r#"{ caseStats(exact: EXACT, filter: {districtCodes: ["63.71.01", "63.71.03"]}, asOf: "2026-11-20T00:00:00+08:00") {
+           total { count { value suppressed } open { value suppressed } closed { value suppressed } } } }"#,
+    r#"{ referralStats(exact: EXACT, groupBy: [RECEIVING_ORGANISATION], asOf: "2026-09-01T00:00:00+08:00") {
+           total { sent { value suppressed } responded { value suppressed } acceptanceRate }
+           groups { key { receivingOrganisation { code } } sent { value suppressed } pending { value suppressed }
+                    accepted { value suppressed } declined { value suppressed } completed { value suppressed }
+                    withdrawn { value suppressed } expired { value suppressed } responded { value suppressed }
+                    acceptanceRate } } }"#,
+    r#"{ referralStats(exact: EXACT, groupBy: [SENDING_ORGANISATION, STATUS], filter: {status: [ACCEPTED, COMPLETED]},
+                      asOf: "2026-11-01T00:00:00+08:00") {
+           groups { key { sendingOrganisation { code } status } sent { value suppressed } responded { value suppressed } } } }"#,
+    // Not held by the histories (a category, a median): replayed from the changes either way.
+    r#"{ caseStats(exact: EXACT, groupBy: [CATEGORY], asOf: "2026-08-01T00:00:00+08:00") {
+           groups { key { category } count { value suppressed } } } }"#,
+    r#"{ referralStats(exact: EXACT, asOf: "2026-09-01T00:00:00+08:00") { total { sent { value } medianHoursToRespond } } }"#,
 ];
 
 fn config(tallies: bool) -> ApiConfig {
@@ -114,10 +137,53 @@ async fn assert_exact(db: &TestDb, when: &str) {
 
 /// One random write through the API as STAFF: report, update or move a case. Refused writes (a move
 /// the lifecycle forbids, a case that must keep a category) are part of the mix: they must change nothing.
-async fn random_write(db: &TestDb, rng: &mut Lcg, cases: &[Value]) {
+/// Returns whether it rewrote the past (a status change or referral event, an opening) and was applied.
+async fn random_write(db: &TestDb, rng: &mut Lcg, cases: &[Value]) -> bool {
     let case = rng.pick(cases);
     let (id, version) = (case["id"].clone(), case["version"].clone());
-    match rng.below(7) {
+    match rng.below(9) {
+        7 | 8 => {
+            // The past rewritten by an operator's committed SQL: a status change or referral event
+            // inserted, moved in time or deleted, a case's opening moved. The histories follow.
+            let postgres = db.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+            let new_id = if postgres { "gen_random_uuid()" } else { "randomblob(16)" };
+            let instant = |rng: &mut Lcg| {
+                let at = format!(
+                    "2026-{:02}-{:02}T{:02}:00:00+00:00",
+                    6 + rng.below(6),
+                    1 + rng.below(28),
+                    // Midnight in the city (16:00 UTC) now and then: the edge of a day.
+                    if rng.below(3) == 0 { 16 } else { rng.below(24) }
+                );
+                if postgres { format!("'{at}'::timestamptz") } else { format!("'{at}'") }
+            };
+            let case =
+                format!("(SELECT id FROM cases ORDER BY reference_number LIMIT 1 OFFSET {})", rng.below(cases.len()));
+            let change = format!("(SELECT id FROM case_status_changes ORDER BY id LIMIT 1 OFFSET {})", rng.below(200));
+            let referral = format!("(SELECT id FROM referrals ORDER BY id LIMIT 1 OFFSET {})", rng.below(40));
+            let event = format!("(SELECT id FROM referral_events ORDER BY id LIMIT 1 OFFSET {})", rng.below(80));
+            let sql = match rng.below(7) {
+                0 => format!(
+                    "INSERT INTO case_status_changes (id, case_id, from_status, to_status, changed_at, changed_by) \
+                     VALUES ({new_id}, {case}, NULL, '{}', {}, 'operator')",
+                    rng.pick(STATUSES),
+                    instant(rng)
+                ),
+                1 => format!("UPDATE case_status_changes SET changed_at = {} WHERE id = {change}", instant(rng)),
+                2 => format!("DELETE FROM case_status_changes WHERE id = {change}"),
+                3 => format!("UPDATE cases SET opened_at = {} WHERE id = {case}", instant(rng)),
+                4 => format!(
+                    "INSERT INTO referral_events (id, referral_id, from_status, to_status, actor, occurred_at) \
+                     VALUES ({new_id}, {referral}, NULL, '{}', 'operator', {})",
+                    rng.pick(&["SENT", "ACCEPTED", "DECLINED", "COMPLETED", "WITHDRAWN", "EXPIRED"]),
+                    instant(rng)
+                ),
+                5 => format!("UPDATE referral_events SET occurred_at = {} WHERE id = {event}", instant(rng)),
+                _ => format!("DELETE FROM referral_events WHERE id = {event}"),
+            };
+            // A change the tables' checks refuse (an opening after the closing) changes nothing.
+            return db.db.execute_unprepared(&sql).await.is_ok_and(|done| done.rows_affected() > 0);
+        }
         5 | 6 => {
             // A referral answered, completed or sent elsewhere, by an operator's committed SQL.
             let pick = format!("(SELECT id FROM referrals ORDER BY id LIMIT 1 OFFSET {})", rng.below(40));
@@ -201,6 +267,7 @@ async fn random_write(db: &TestDb, rng: &mut Lcg, cases: &[Value]) {
             .await;
         }
     }
+    false
 }
 
 async fn some_cases(db: &TestDb) -> Vec<Value> {
@@ -218,14 +285,16 @@ db_test!(tallies_stay_exact_through_random_writes_and_answer_as_the_cases_do, |d
     assert_exact(&db, "after the seed").await;
     assert_same_figures(&db, 0).await;
     let mut rng = Lcg(6371);
+    let mut past_rewritten = 0;
     for round in 1..=4 {
         for _ in 0..15 {
             let cases = some_cases(&db).await;
-            random_write(&db, &mut rng, &cases).await;
+            past_rewritten += usize::from(random_write(&db, &mut rng, &cases).await);
         }
         assert_exact(&db, &format!("after round {round} of writes")).await;
         assert_same_figures(&db, round).await;
     }
+    assert!(past_rewritten >= 5, "the status histories were put to the test {past_rewritten} times");
 });
 
 db_test!(a_rolled_back_write_leaves_the_tallies_as_they_were, |db| async move {
@@ -290,8 +359,31 @@ db_test!(statistics_read_the_tally_when_it_holds_the_request_and_the_cases_other
     for table in ["referral_tallies", "referral_durations"] {
         assert!(differences.iter().any(|(name, rows)| *name == table && *rows > 0), "{table}: {differences:?}");
     }
+    // Cases and referrals as they stood at a past midnight come from the status histories; at another
+    // instant (exact figures only), from the status changes and events.
+    let cases_as_of = |at: &str| {
+        format!("{{ caseStats(exact: true, groupBy: [STATUS], asOf: \"{at}\") {{ total {{ count {{ value }} }} }} }}")
+    };
+    let (midnight, morning) = (cases_as_of("2026-10-01T00:00:00+08:00"), cases_as_of("2026-10-01T05:00:00+08:00"));
+    let referrals_as_of = "{ referralStats(exact: true, groupBy: [RECEIVING_ORGANISATION], \
+                           asOf: \"2026-10-01T00:00:00+08:00\") { total { sent { value } } } }";
+    let (midnight_before, morning_before) =
+        (count(&db.run(&midnight, json!({})).await), count(&db.run(&morning, json!({})).await));
+    let referrals_before = sent(&db.run(referrals_as_of, json!({})).await);
+    assert!(midnight_before.is_some_and(|n| n > 0), "cases to count as of the midnight");
+    db.db.execute_unprepared("UPDATE case_status_history SET n = n + 1000").await.expect("tamper");
+    db.db.execute_unprepared("UPDATE referral_status_history SET n = n + 1000").await.expect("tamper");
+    assert_ne!(count(&db.run(&midnight, json!({})).await), midnight_before, "as of a midnight: the history");
+    assert_eq!(count(&db.run(&morning, json!({})).await), morning_before, "as of 05:00: the changes");
+    assert_ne!(sent(&db.run(referrals_as_of, json!({})).await), referrals_before, "referrals: the history");
+    let differences = tallies::check(&db.db).await.expect("check");
+    for table in ["case_status_history", "referral_status_history"] {
+        assert!(differences.iter().any(|(name, rows)| *name == table && *rows > 0), "{table}: {differences:?}");
+    }
     tallies::rebuild(&db.db, ApiConfig::default().city_offset_hours()).await.expect("rebuild");
     assert_exact(&db, "after the rebuild").await;
+    assert_eq!(count(&db.run(&midnight, json!({})).await), midnight_before);
+    assert_eq!(sent(&db.run(referrals_as_of, json!({})).await), referrals_before);
     assert_eq!(count(&db.run(by_status, json!({})).await), before);
     assert_eq!(median(&db.run(by_category, json!({})).await), median_before);
     assert_eq!(db.run(funnel, json!({})).await, funnel_before);
@@ -376,4 +468,43 @@ db_test!(partners_and_volunteers_get_no_figure_from_the_tallies, |db| async move
             assert!(response["data"].is_null(), "{:?} got figures: {response:#}", viewer.role);
         }
     }
+});
+
+/// The exact answers of every request as of a past midnight.
+async fn as_of_figures(db: &TestDb) -> Vec<Value> {
+    let mut answers = Vec::new();
+    for request in REQUESTS.iter().filter(|request| request.contains("asOf")) {
+        answers.push(db.run(&request.replace("EXACT", "true"), json!({})).await);
+    }
+    answers
+}
+
+db_test!(compacting_the_status_histories_merges_their_rows_and_keeps_their_sums, |db| async move {
+    db.seed(200).await;
+    let rows = |db: &TestDb| {
+        let db = db.db.clone();
+        async move {
+            let sql = "SELECT (SELECT COUNT(*) FROM case_status_history) + (SELECT COUNT(*) FROM referral_status_history) AS n";
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .expect("count")
+                .expect("a row");
+            row.try_get::<i64>("", "n").expect("n")
+        }
+    };
+    let built = rows(&db).await;
+    assert_eq!(tallies::compact(&db.db).await.expect("compact"), 0, "a fresh build has one row per key");
+    let mut rng = Lcg(1234);
+    for _ in 0..40 {
+        let cases = some_cases(&db).await;
+        random_write(&db, &mut rng, &cases).await;
+    }
+    let written = rows(&db).await;
+    assert!(written > built, "writes add rows: {built} then {written}");
+    let before = as_of_figures(&db).await;
+    assert!(tallies::compact(&db.db).await.expect("compact") > 0, "rows merged");
+    assert!(rows(&db).await < written, "fewer rows after compacting");
+    assert_exact(&db, "after compacting").await;
+    assert_eq!(as_of_figures(&db).await, before, "the same figures");
 });

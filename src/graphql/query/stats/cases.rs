@@ -24,8 +24,11 @@ pub(super) fn case_tally(
     as_of: Option<DateTime<Utc>>,
     durations: bool,
 ) -> Option<CaseTally> {
-    if !settings.tallies || as_of.is_some() || !counting.counts_all::<case::Entity>() {
+    if !settings.tallies || !counting.counts_all::<case::Entity>() {
         return None;
+    }
+    if let Some(instant) = as_of {
+        return history_tally(settings, filter, group_by, period, instant, durations);
     }
     // Durations come from the closures (see [`CaseFact::ranked`]), which hold every closed case and
     // every category of one, nothing else: no filter, no period, grouped by category or not at all.
@@ -100,6 +103,33 @@ pub(super) fn case_tally(
     CaseTally::for_needs(needs)
 }
 
+/// The status history answers a request for cases as they stood at a city midnight, by kelurahan and
+/// status only: grouped by them or their kecamatan, filtered by them, no period, no days to close.
+fn history_tally(
+    settings: &Settings,
+    filter: &CaseFilter,
+    group_by: &[CaseDimension],
+    period: Option<&StatsPeriod>,
+    instant: DateTime<Utc>,
+    durations: bool,
+) -> Option<CaseTally> {
+    // A filter on anything else (a field added later included) differs from its place and status.
+    let place_and_status = CaseFilter {
+        status: filter.status.clone(),
+        district_codes: filter.district_codes.clone(),
+        kelurahan_codes: filter.kelurahan_codes.clone(),
+        ..CaseFilter::default()
+    };
+    let held = !durations
+        && period.is_none()
+        && filter == &place_and_status
+        && disclosure::whole_day(instant, settings.offset)
+        && group_by.iter().all(|dimension| {
+            matches!(dimension, CaseDimension::District | CaseDimension::Kelurahan | CaseDimension::Status)
+        });
+    held.then_some(CaseTally::History)
+}
+
 pub(super) const CLOSED: &str = "\"cases\".\"status\" = 'CLOSED'";
 const MEDIAN: f64 = 0.5;
 const P90: f64 = 0.9;
@@ -111,6 +141,10 @@ impl Fact for CaseFact {
     /// dimensions apply to it unchanged.
     fn source(&self, select: &mut SelectStatement) {
         match (self.tally, self.as_of) {
+            // Chosen only with an instant (see [`history_tally`]).
+            (Some(CaseTally::History), Some(instant)) => {
+                select.from_subquery(tallies::case_history_as_of(instant), case::Entity)
+            }
             (Some(tally), _) => select.from_as(Alias::new(tally.table()), case::Entity),
             (None, Some(instant)) => select.from_subquery(cases_as_of(instant), case::Entity),
             (None, None) => select.from(case::Entity),

@@ -89,9 +89,10 @@ pub(super) struct ReferralFact {
 }
 
 /// Whether the referral tally (and, for medians, the referral durations) answers a referral statistics
-/// request exactly: figures of today (no `asOf`, no period), a caller who counts every referral, grouped
-/// and filtered by the organisations and the status only; medians only over every referral, by
-/// receiving organisation or not at all. Anything else counts the referrals.
+/// request exactly: figures of today (no period) or as they stood at a city midnight (from the status
+/// history, without medians), a caller who counts every referral, grouped and filtered by the
+/// organisations and the status only; medians only over every referral, by receiving organisation or
+/// not at all. Anything else counts the referrals.
 pub(super) fn referral_tally(
     settings: &Settings,
     counting: &Scoped,
@@ -101,7 +102,11 @@ pub(super) fn referral_tally(
     as_of: Option<DateTime<Utc>>,
     durations: bool,
 ) -> bool {
-    if !settings.tallies || as_of.is_some() || period.is_some() || !counting.counts_all::<referral::Entity>() {
+    if !settings.tallies || period.is_some() || !counting.counts_all::<referral::Entity>() {
+        return false;
+    }
+    // As they stood at a city midnight, from the status history (which holds no durations).
+    if as_of.is_some_and(|instant| durations || !disclosure::whole_day(instant, settings.offset)) {
         return false;
     }
     // Every field named: a new filter field must be decided on here before it compiles.
@@ -150,7 +155,8 @@ impl Fact for ReferralFact {
     /// filters and dimensions apply to it unchanged.
     fn source(&self, select: &mut SelectStatement) {
         match (self.tally, self.as_of) {
-            (true, _) => select.from_as(Alias::new(tallies::REFERRALS), referral::Entity),
+            (true, Some(instant)) => select.from_subquery(tallies::referral_history_as_of(instant), referral::Entity),
+            (true, None) => select.from_as(Alias::new(tallies::REFERRALS), referral::Entity),
             (false, Some(instant)) => select.from_subquery(referrals_as_of(instant), referral::Entity),
             (false, None) => select.from(referral::Entity),
         };
