@@ -81,6 +81,8 @@ fn ceil(backend: DbBackend, at: &str) -> String {
 /// the parent in `parent`, with `to_status` and the instant `at`), and the state before the first change.
 struct History {
     table: &'static str,
+    /// The table of the parents.
+    parents: &'static str,
     keys: &'static [&'static str],
     start: &'static str,
     changes: &'static str,
@@ -93,6 +95,7 @@ struct History {
 
 const CASES: History = History {
     table: "case_status_history",
+    parents: "cases",
     keys: &["kelurahan_code"],
     start: "opened_at",
     changes: "case_status_changes",
@@ -104,6 +107,7 @@ const CASES: History = History {
 
 const REFERRALS: History = History {
     table: "referral_status_history",
+    parents: "referrals",
     keys: &["to_organisation_id", "from_organisation_id"],
     start: "sent_at",
     changes: "referral_events",
@@ -131,11 +135,7 @@ impl History {
     /// A SELECT of the parents with the ids `ids` (SQL of a list).
     fn parents(&self, ids: &str) -> String {
         let keys = self.keys.iter().map(|key| format!("{key}, ")).collect::<String>();
-        let parents = match self.table {
-            "case_status_history" => "cases",
-            _ => "referrals",
-        };
-        format!("SELECT id, {keys}{start}, record_key FROM {parents} WHERE id IN ({ids})", start = self.start)
+        format!("SELECT id, {keys}{}, record_key FROM {} WHERE id IN ({ids})", self.start, self.parents)
     }
 
     /// The change rows as a write of one row leaves them: without the row `OLD`, with the row `NEW`.
@@ -281,16 +281,9 @@ impl History {
         format!("id, {}, to_status, {}", self.parent, self.at)
     }
 
-    fn parent_table(&self) -> &'static str {
-        match self.table {
-            "case_status_history" => "cases",
-            _ => "referrals",
-        }
-    }
-
     /// The short name of triggers and functions: `cases` or `referrals`.
     fn name(&self) -> &'static str {
-        self.parent_table()
+        self.parents
     }
 }
 
@@ -313,7 +306,7 @@ $$;
     );
     for history in [CASES, REFERRALS] {
         let name = history.name();
-        let (parents, changes) = (history.parent_table(), history.changes);
+        let (parents, changes) = (history.parents, history.changes);
         sql.push_str(&format!(
             r#"
 CREATE FUNCTION psm_history_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -384,7 +377,7 @@ fn sqlite_triggers() -> Vec<String> {
     let mut triggers = Vec::new();
     for history in [CASES, REFERRALS] {
         let name = history.name();
-        let (parents, changes) = (history.parent_table(), history.changes);
+        let (parents, changes) = (history.parents, history.changes);
         let moved = format!(
             "{} IS NOT {}",
             tuple("OLD", &history.parent_columns_watched()),
@@ -462,7 +455,7 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         if manager.get_database_backend() == DbBackend::Postgres {
             for history in [CASES, REFERRALS] {
-                let (name, parents, changes) = (history.name(), history.parent_table(), history.changes);
+                let (name, parents, changes) = (history.name(), history.parents, history.changes);
                 db.execute_unprepared(&format!(
                     "DROP TRIGGER history_{name}_insert_delete ON {parents}; \
                      DROP TRIGGER history_{name}_update ON {parents}; \
