@@ -17,13 +17,17 @@
 //! result is cached). After execution the actual cost is computed from the answer, the unused points
 //! are given back, `extensions.cost` is added, and an answer larger than `--max-response-bytes` is
 //! replaced by a `RESPONSE_TOO_LARGE` error.
+//!
+//! The same extension codes the errors raised before execution ([`super::request_errors`]) and notes the
+//! operation and its complexity for the access log ([`crate::ops::operation`]): one extension rather than
+//! three, since every field passes through each.
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest, NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables};
@@ -133,7 +137,7 @@ impl Admission {
 
 impl ExtensionFactory for Admission {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Admit { gate: self.0.clone(), admitted: Mutex::default() })
+        Arc::new(Admit { gate: self.0.clone(), admitted: Mutex::default(), wanted: Mutex::default() })
     }
 }
 
@@ -151,6 +155,8 @@ struct Admitted {
 struct Admit {
     gate: Arc<Gate>,
     admitted: Mutex<Admitted>,
+    /// The operation name the request asked for, to note the operation it runs once parsed.
+    wanted: Mutex<Option<String>>,
 }
 
 fn data<T: Clone + 'static>(data: &async_graphql::Data) -> Option<T> {
@@ -362,6 +368,10 @@ fn serialized_size(value: &impl serde::Serialize) -> usize {
     count.0
 }
 
+/// The schema's one extension. async-graphql resolves every field of a schema with extensions through
+/// their chain, one boxed future per extension and field (a schema without any takes a faster path):
+/// admission, the coding of request errors ([`super::request_errors`]) and the notes for the access log
+/// ([`crate::ops::operation`]) therefore share this one, in that order.
 #[async_trait::async_trait]
 impl Extension for Admit {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
@@ -376,7 +386,22 @@ impl Extension for Admit {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let request = self.admit(request).await?;
-        next.run(ctx, request).await
+        lock(&self.wanted).clone_from(&request.operation_name);
+        let request = next.run(ctx, request).await?;
+        super::request_errors::check(request)
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let wanted = lock(&self.wanted).clone();
+        crate::ops::operation::note_document(&document, wanted.as_deref());
+        Ok(document)
     }
 
     async fn validation(
@@ -391,7 +416,8 @@ impl Extension for Admit {
             return Ok(result);
         }
         self.gate.validations.fetch_add(1, Ordering::Relaxed);
-        let result = next.run(ctx).await?;
+        let result = next.run(ctx).await.map_err(super::request_errors::code_validation)?;
+        crate::ops::operation::note_complexity(result.complexity);
         if let Some(key) = key
             && let Some(cache) = lock(&self.gate.validated).as_mut()
         {

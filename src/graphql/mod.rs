@@ -73,11 +73,8 @@ pub fn schema_with_admission(config: ApiConfig, cursor_key: CursorKey, admission
         .extension(admission.clone())
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
-        .extension(request_errors::RequestErrors)
         .data(config)
         .data(cursor_key)
-        // ops: notes each request's operation name, type and complexity for the access log and metrics.
-        .extension(crate::ops::operation::Observe)
         .finish()
 }
 

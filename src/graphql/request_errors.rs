@@ -7,73 +7,45 @@
 //!
 //! Refusals by limits (depth, complexity, cost) carry their own codes and are not classified here.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextValidation};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
-use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Request, ServerError, ServerResult, Variables};
 
 use crate::error::code;
-
-/// The extension, registered in [`crate::graphql::schema`].
-pub struct RequestErrors;
-
-impl ExtensionFactory for RequestErrors {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestErrorsExtension)
-    }
-}
-
-struct RequestErrorsExtension;
 
 /// Messages of async-graphql's own limit checks, which are not validation failures of the query.
 const LIMIT_MESSAGES: &[&str] = &["Query is too complex.", "Query is nested too deep."];
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for RequestErrorsExtension {
-    /// Parses the document (async-graphql keeps the parse and does not parse again), chooses the
-    /// operation and checks its variables, so that each failure gets its own code.
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let mut request = next.run(ctx, request).await?;
-        if request.query.is_empty() && request.extensions.0.contains_key("persistedQuery") {
-            // Apollo's clients match this message as well as the code, then send the query in full.
-            return Err(coded(ServerError::new("PersistedQueryNotFound", None), code::PERSISTED_QUERY_NOT_FOUND));
-        }
-        let operation_name = request.operation_name.clone();
-        let variables = request.variables.clone();
-        let document = request.parsed_query().map_err(|error| coded(error, code::GRAPHQL_PARSE_FAILED))?;
-        let operation = choose_operation(document, operation_name.as_deref())?;
-        check_variables(operation, &variables)?;
-        Ok(request)
+/// Checks a prepared request: parses the document (async-graphql keeps the parse and does not parse
+/// again), chooses the operation and checks its variables, so that each failure gets its own code. Run
+/// by the schema's one extension ([`super::admission`]) once the request is prepared.
+pub(crate) fn check(mut request: Request) -> ServerResult<Request> {
+    if request.query.is_empty() && request.extensions.0.contains_key("persistedQuery") {
+        // Apollo's clients match this message as well as the code, then send the query in full.
+        return Err(coded(ServerError::new("PersistedQueryNotFound", None), code::PERSISTED_QUERY_NOT_FOUND));
     }
+    let operation_name = request.operation_name.clone();
+    let variables = request.variables.clone();
+    let document = request.parsed_query().map_err(|error| coded(error, code::GRAPHQL_PARSE_FAILED))?;
+    let operation = choose_operation(document, operation_name.as_deref())?;
+    check_variables(operation, &variables)?;
+    Ok(request)
+}
 
-    /// Codes the validation errors: a value of the wrong type is `BAD_USER_INPUT` (whether it came
-    /// in a variable or in the document), anything else `GRAPHQL_VALIDATION_FAILED`.
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|error| {
-                    if has_code(&error) || LIMIT_MESSAGES.contains(&error.message.as_str()) {
-                        error
-                    } else if error.message.starts_with("Invalid value for argument") {
-                        coded(error, code::BAD_USER_INPUT)
-                    } else {
-                        coded(error, code::GRAPHQL_VALIDATION_FAILED)
-                    }
-                })
-                .collect()
+/// Codes the validation errors: a value of the wrong type is `BAD_USER_INPUT` (whether it came in a
+/// variable or in the document), anything else `GRAPHQL_VALIDATION_FAILED`.
+pub(crate) fn code_validation(errors: Vec<ServerError>) -> Vec<ServerError> {
+    errors
+        .into_iter()
+        .map(|error| {
+            if has_code(&error) || LIMIT_MESSAGES.contains(&error.message.as_str()) {
+                error
+            } else if error.message.starts_with("Invalid value for argument") {
+                coded(error, code::BAD_USER_INPUT)
+            } else {
+                coded(error, code::GRAPHQL_VALIDATION_FAILED)
+            }
         })
-    }
+        .collect()
 }
 
 fn has_code(error: &ServerError) -> bool {

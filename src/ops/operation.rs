@@ -1,68 +1,23 @@
-//! An async-graphql extension that notes, in the current request's [`context`](super::context), which
-//! operation the request runs (its name and type) and the complexity async-graphql computed for it, for
-//! the access log and the metrics. Only names and numbers: never the query text or its variables.
+//! Notes, in the current request's [`context`](super::context), which operation the request runs (its
+//! name and type) and the complexity async-graphql computed for it, for the access log and the metrics.
+//! Only names and numbers: never the query text or its variables. The schema's one extension
+//! (`graphql::admission`) calls these as the request is parsed and validated.
 
-use std::sync::{Arc, Mutex, PoisonError};
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextValidation,
-};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
 
 use super::context;
 
-/// Add to the schema with `.extension(Observe)`.
-pub struct Observe;
-
-impl ExtensionFactory for Observe {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Observer::default())
+/// Notes the operation of a parsed document that the executor will run (the one named `wanted`, or the
+/// only one), if there is one. Called by the schema's one extension (`graphql::admission`) after parsing.
+pub fn note_document(document: &ExecutableDocument, wanted: Option<&str>) {
+    if let Some((name, operation_type)) = chosen(document, wanted) {
+        context::note_operation(name.as_deref(), operation_type);
     }
 }
 
-/// One request's observer: it remembers the operation name the request asked for.
-#[derive(Default)]
-struct Observer {
-    wanted: Mutex<Option<String>>,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for Observer {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        self.wanted.lock().unwrap_or_else(PoisonError::into_inner).clone_from(&request.operation_name);
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let wanted = self.wanted.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        if let Some((name, operation_type)) = chosen(&document, wanted.as_deref()) {
-            context::note_operation(name.as_deref(), operation_type);
-        }
-        Ok(document)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        context::note_complexity(result.complexity);
-        Ok(result)
-    }
+/// Notes the complexity async-graphql computed for the request, once it validated.
+pub fn note_complexity(complexity: usize) {
+    context::note_complexity(complexity);
 }
 
 /// The operation the executor will run, as async-graphql chooses it: the one named `wanted`, or the
