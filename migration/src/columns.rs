@@ -99,3 +99,21 @@ pub const PPKS_CATEGORIES: &[&str] = &[
     "REMOTE_INDIGENOUS_COMMUNITY",
     "UNINHABITABLE_HOUSE",
 ];
+
+/// Runs, on SQLite, a script of `;`-separated statements (whose driver runs one statement per call) and
+/// then each trigger (whose bodies hold `;` of their own): how the tally migrations create their tables
+/// and triggers there.
+pub async fn sqlite_script(
+    db: &sea_orm_migration::SchemaManagerConnection<'_>,
+    script: &str,
+    triggers: &[String],
+) -> Result<(), DbErr> {
+    use sea_orm_migration::sea_orm::ConnectionTrait;
+    for statement in script.split(';').filter(|statement| !statement.trim().is_empty()) {
+        db.execute_unprepared(statement).await?;
+    }
+    for trigger in triggers {
+        db.execute_unprepared(trigger).await?;
+    }
+    Ok(())
+}

@@ -228,12 +228,7 @@ impl MigrationTrait for Migration {
                 db.execute_unprepared(POSTGRES_TRIGGERS).await?;
             }
             _ => {
-                for statement in TABLES.replace("{instant}", "text").split(';').filter(|s| !s.trim().is_empty()) {
-                    db.execute_unprepared(statement).await?;
-                }
-                for trigger in sqlite_triggers() {
-                    db.execute_unprepared(&trigger).await?;
-                }
+                crate::columns::sqlite_script(db, &TABLES.replace("{instant}", "text"), &sqlite_triggers()).await?;
             }
         }
         Ok(())

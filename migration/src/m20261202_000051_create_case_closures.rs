@@ -135,12 +135,7 @@ impl MigrationTrait for Migration {
             }
             _ => {
                 let table = TABLE.replace("{uuid}", "uuid_text").replace("{days}", "real");
-                for statement in table.split(';').filter(|s| !s.trim().is_empty()) {
-                    db.execute_unprepared(statement).await?;
-                }
-                for trigger in sqlite_triggers() {
-                    db.execute_unprepared(&trigger).await?;
-                }
+                crate::columns::sqlite_script(db, &table, &sqlite_triggers()).await?;
             }
         }
         Ok(())

@@ -163,12 +163,7 @@ impl MigrationTrait for Migration {
             }
             _ => {
                 let tables = TABLES.replace("{uuid}", "uuid_text").replace("{hours}", "real");
-                for statement in tables.split(';').filter(|s| !s.trim().is_empty()) {
-                    db.execute_unprepared(statement).await?;
-                }
-                for trigger in sqlite_triggers() {
-                    db.execute_unprepared(&trigger).await?;
-                }
+                crate::columns::sqlite_script(db, &tables, &sqlite_triggers()).await?;
             }
         }
         Ok(())

@@ -12,6 +12,11 @@
 //! ([`REFERRAL_DURATIONS`]) the hours to answer and to complete of every referral, read by rank like the
 //! closures.
 //!
+//! The status histories ([`CaseTally::History`], [`REFERRAL_HISTORY`], migration
+//! `create_status_history`) hold the changes of the case and referral counts by state and by the city
+//! midnight from which they count: cases and referrals as they stood at a past midnight are their sums
+//! ([`case_history_as_of`], [`referral_history_as_of`]). Writes only add rows; [`compact`] merges them.
+//!
 //! A tally row holds a count and the sum of its cases' record keys, so figures perturbed from a tally
 //! are the figures perturbed from the cases. The day tally depends on the city's offset from UTC: the
 //! tallies record the offset they were built for, and [`ensure`] (run at every start) rebuilds them
