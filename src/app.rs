@@ -49,6 +49,8 @@ pub struct AppState {
     pub limits: LimitConfig,
     /// Keys checked a moment ago (see [`auth::KeyCache`]).
     pub keys: auth::KeyCache,
+    /// Reference data every request reads from memory (see [`crate::service::reference`]).
+    pub reference: crate::service::reference::Reference,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             demo_keys: Arc::default(),
             cors: CorsPolicy::default(),
             ops,
+            reference: Default::default(),
         })
     }
 
@@ -173,7 +176,8 @@ async fn run_graphql(state: &AppState, request: Request) -> Result<Response, Res
     if let Some(meter) = &meter {
         request = request.data(meter.clone());
     }
-    let mut answer = protocol::encode(media, graphql::execute(&state.schema, request, &state.db, &viewer).await);
+    let mut answer =
+        protocol::encode(media, graphql::execute(&state.schema, request, &state.db, &viewer, &state.reference).await);
     if let Some(meter) = &meter {
         gate::decorate(&mut answer, meter);
     }

@@ -1,5 +1,7 @@
-//! Admission: what happens to a GraphQL request between the HTTP layer and execution, as an
-//! async-graphql extension registered on the schema.
+//! Admission: what happens to a GraphQL request around its execution, in the request's own code path
+//! ([`Admission::run`]) rather than as an async-graphql extension: async-graphql resolves every field of
+//! a schema that has any extension through the extensions' chain (one boxed future per extension and
+//! field, a type lookup by name), and a schema without one takes its faster path.
 //!
 //! In order, before anything is executed and before any SQL statement of its own:
 //! 1. a persisted-query hash is resolved to its text (memory, then the database), or a query sent with
@@ -11,30 +13,25 @@
 //! 5. its cost is computed from the schema and the variables, statistics groups estimated, and both
 //!    checked ([`super::cost`]);
 //! 6. a newly sent persisted query is registered, and the key's bucket is charged the requested cost
-//!    ([`crate::ratelimit`]).
+//!    ([`crate::ratelimit`]);
+//! 7. the operation is chosen and its variables checked, each failure with its code
+//!    ([`super::request_errors`]), and the operation noted for the access log ([`crate::ops::operation`]).
 //!
-//! Validation is skipped for a document already validated with the same operation and variables (its
-//! result is cached). After execution the actual cost is computed from the answer, the unused points
-//! are given back, `extensions.cost` is added, and an answer larger than `--max-response-bytes` is
-//! replaced by a `RESPONSE_TOO_LARGE` error.
-//!
-//! The same extension codes the errors raised before execution ([`super::request_errors`]) and notes the
-//! operation and its complexity for the access log ([`crate::ops::operation`]): one extension rather than
-//! three, since every field passes through each.
+//! async-graphql then validates the document (on every request: without an extension there is no hook
+//! to skip it) and executes it; validation errors get their codes here. After execution the actual
+//! cost is computed from the answer, the unused points are given back, `extensions.cost` is added, and
+//! an answer larger than `--max-response-bytes` is replaced by a `RESPONSE_TOO_LARGE` error.
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest, NextValidation,
-};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{EmptySubscription, Request, Response, Schema, ServerError, ServerResult, Value, Variables};
 use lru::LruCache;
-use sha2::{Digest, Sha256};
 
 use super::cost::{CostModel, Walk};
+use super::{MutationRoot, QueryRoot};
 use crate::config::ApiConfig;
 use crate::error::AppError;
 use crate::limits::{self, Refusal, code};
@@ -56,13 +53,10 @@ pub struct Gate {
     model: Arc<CostModel>,
     /// Parsed documents by query text.
     documents: Cache<String, Arc<ExecutableDocument>>,
-    /// Validation results by SHA-256 of (query, operation name, variables).
-    validated: Cache<[u8; 32], ValidationResult>,
     /// Persisted query texts by hash, as registered in the database.
     persisted: Cache<String, Arc<str>>,
-    /// Documents parsed and validated so far (what the caches saved shows in how little these grow).
+    /// Documents parsed so far (what the cache saved shows in how little this grows).
     parsed: AtomicU64,
-    validations: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -75,10 +69,8 @@ impl Gate {
         Gate {
             model: CostModel::shared(),
             documents: Mutex::new(size.map(LruCache::new)),
-            validated: Mutex::new(size.map(LruCache::new)),
             persisted: Mutex::new(size.map(LruCache::new)),
             parsed: AtomicU64::new(0),
-            validations: AtomicU64::new(0),
             config,
         }
     }
@@ -113,15 +105,14 @@ impl Gate {
     }
 }
 
-/// The extension factory registered on the schema (see [`super::schema`]); clones share their caches.
+/// The admission of one schema (see [`super::schema`]); clones share their caches.
 #[derive(Clone)]
 pub struct Admission(Arc<Gate>);
 
-/// How often a schema's admission parsed and validated documents itself.
+/// How often a schema's admission parsed documents itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Work {
     pub parsed: u64,
-    pub validations: u64,
 }
 
 impl Admission {
@@ -129,16 +120,34 @@ impl Admission {
         Admission(Arc::new(Gate::new(config)))
     }
 
-    /// Documents parsed and validated so far (cache hits excluded).
+    /// Documents parsed so far (cache hits excluded).
     pub fn work(&self) -> Work {
-        Work { parsed: self.0.parsed.load(Ordering::Relaxed), validations: self.0.validations.load(Ordering::Relaxed) }
+        Work { parsed: self.0.parsed.load(Ordering::Relaxed) }
+    }
+
+    /// Admits `request` (steps 1 to 7 of the module's list), lets `schema` validate and execute it, and
+    /// settles its cost. Every answer, a refusal included, is settled, so that `extensions.cost` is
+    /// there whenever the cost was computed.
+    pub async fn run(&self, schema: &Schema<QueryRoot, MutationRoot, EmptySubscription>, request: Request) -> Response {
+        let admit = Admit { gate: self.0.clone(), admitted: Mutex::default() };
+        let response = match admit.admit(request).await.and_then(super::request_errors::check) {
+            Ok(request) => coded_validation(schema.execute(request).await),
+            Err(error) => Response::from_errors(vec![error]),
+        };
+        admit.settle(response).await
     }
 }
 
-impl ExtensionFactory for Admission {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Admit { gate: self.0.clone(), admitted: Mutex::default(), wanted: Mutex::default() })
+/// Codes the errors of a request that did not execute: async-graphql answers a document that fails
+/// validation with errors that have no path and no data (every error of an execution has a path).
+fn coded_validation(mut response: Response) -> Response {
+    if response.data == Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
+    {
+        response.errors = super::request_errors::code_validation(std::mem::take(&mut response.errors));
     }
+    response
 }
 
 /// What admission learnt about one request, for after its execution.
@@ -148,15 +157,15 @@ struct Admitted {
     operation_name: Option<String>,
     variables: Variables,
     requested: Option<u64>,
-    validation_key: Option<[u8; 32]>,
+    /// Whether the request was handed to execution (only then are unused points given back).
+    executed: bool,
     meter: Option<Meter>,
 }
 
+/// One request's admission.
 struct Admit {
     gate: Arc<Gate>,
     admitted: Mutex<Admitted>,
-    /// The operation name the request asked for, to note the operation it runs once parsed.
-    wanted: Mutex<Option<String>>,
 }
 
 fn data<T: Clone + 'static>(data: &async_graphql::Data) -> Option<T> {
@@ -236,8 +245,11 @@ impl Admit {
             error
         })?;
         let operation_name = request.operation_name.clone();
+        crate::ops::operation::note_document(&document, operation_name.as_deref());
         let shape = limits::measure(&document, operation_name.as_deref()).map_err(refuse)?;
         limits::check_shape(&shape, limits, gate.config.max_depth, gate.config.max_complexity).map_err(refuse)?;
+        // The complexity async-graphql computes counts the same fields.
+        crate::ops::operation::note_complexity(usize::try_from(shape.fields).unwrap_or(usize::MAX));
         let variables = with_defaults(&document, operation_name.as_deref(), &request.variables);
         let walk = Walk {
             document: &document,
@@ -285,13 +297,7 @@ impl Admit {
             }
         }
 
-        let mut key = Sha256::new();
-        key.update(request.query.as_bytes());
-        key.update([0]);
-        key.update(operation_name.as_deref().unwrap_or_default().as_bytes());
-        key.update([0]);
-        key.update(serde_json::to_vec(&request.variables).unwrap_or_default());
-        self.admitted().validation_key = Some(key.finalize().into());
+        self.admitted().executed = true;
         request.set_parsed_query((*document).clone());
         request.data.insert(RequestedCost(requested));
         Ok(request)
@@ -301,7 +307,7 @@ impl Admit {
     async fn settle(&self, mut response: Response) -> Response {
         let admitted = std::mem::take(&mut *self.admitted());
         let Some(requested) = admitted.requested else { return response };
-        let executed = admitted.validation_key.is_some();
+        let executed = admitted.executed;
         let actual = match (&admitted.document, executed) {
             (Some(document), true) => {
                 let walk = Walk {
@@ -366,63 +372,4 @@ fn serialized_size(value: &impl serde::Serialize) -> usize {
     let mut count = Count(0);
     let _ = serde_json::to_writer(&mut count, value);
     count.0
-}
-
-/// The schema's one extension. async-graphql resolves every field of a schema with extensions through
-/// their chain, one boxed future per extension and field (a schema without any takes a faster path):
-/// admission, the coding of request errors ([`super::request_errors`]) and the notes for the access log
-/// ([`crate::ops::operation`]) therefore share this one, in that order.
-#[async_trait::async_trait]
-impl Extension for Admit {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let response = next.run(ctx).await;
-        self.settle(response).await
-    }
-
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let request = self.admit(request).await?;
-        lock(&self.wanted).clone_from(&request.operation_name);
-        let request = next.run(ctx, request).await?;
-        super::request_errors::check(request)
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let wanted = lock(&self.wanted).clone();
-        crate::ops::operation::note_document(&document, wanted.as_deref());
-        Ok(document)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let key = self.admitted().validation_key;
-        if let Some(key) = key
-            && let Some(result) = lock(&self.gate.validated).as_mut().and_then(|cache| cache.get(&key).copied())
-        {
-            return Ok(result);
-        }
-        self.gate.validations.fetch_add(1, Ordering::Relaxed);
-        let result = next.run(ctx).await.map_err(super::request_errors::code_validation)?;
-        crate::ops::operation::note_complexity(result.complexity);
-        if let Some(key) = key
-            && let Some(cache) = lock(&self.gate.validated).as_mut()
-        {
-            cache.put(key, result);
-        }
-        Ok(result)
-    }
 }

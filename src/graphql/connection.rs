@@ -81,6 +81,14 @@ pub trait Keyed:
     fn key_column() -> Self::Column;
     /// The key of a row.
     fn key(model: &Self::Model) -> Self::Key;
+
+    /// The rows with these keys among those the caller may see (in no particular order).
+    fn by_keys(
+        scoped: &Scoped,
+        keys: &[Self::Key],
+    ) -> impl std::future::Future<Output = Result<Vec<Self::Model>, sea_orm::DbErr>> + Send {
+        scoped.find::<Self>().filter(Self::key_column().is_in(keys.iter().cloned())).all(scoped.db())
+    }
 }
 
 /// Entities keyed by a UUID `id` column.
@@ -124,6 +132,13 @@ impl Keyed for entity::region::Entity {
     }
     fn key(model: &entity::region::Model) -> String {
         model.code.clone()
+    }
+    /// Reference data: from the process's directory (see [`Scoped::regions`]).
+    fn by_keys(
+        scoped: &Scoped,
+        keys: &[String],
+    ) -> impl std::future::Future<Output = Result<Vec<entity::region::Model>, sea_orm::DbErr>> + Send {
+        scoped.regions(keys)
     }
 }
 

@@ -39,13 +39,7 @@ impl<E: Keyed> Loader<E::Key> for RowLoader<E> {
     type Error = Arc<AppError>;
 
     async fn load(&self, keys: &[E::Key]) -> Result<HashMap<E::Key, E::Model>, Self::Error> {
-        let rows = self
-            .scoped
-            .find::<E>()
-            .filter(E::key_column().is_in(keys.iter().cloned()))
-            .all(self.scoped.db())
-            .await
-            .map_err(|e| Arc::new(AppError::from(e)))?;
+        let rows = E::by_keys(&self.scoped, keys).await.map_err(|e| Arc::new(AppError::from(e)))?;
         Ok(rows.into_iter().map(|row| (E::key(&row), row)).collect())
     }
 }

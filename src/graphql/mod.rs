@@ -42,12 +42,24 @@ use crate::config::ApiConfig;
 use crate::graphql::batch::Batches;
 use crate::graphql::connection::CursorKey;
 use crate::graphql::loaders::{ChildrenLoader, CountLoader, PageLoader, RowLoader};
+use crate::service::reference::Reference;
 use crate::service::scope::Scoped;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
-/// The schema type served by psm-api.
-pub type PsmSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+/// The schema served by psm-api, with its admission (see [`admission`]).
+#[derive(Clone)]
+pub struct PsmSchema {
+    schema: Schema<QueryRoot, MutationRoot, EmptySubscription>,
+    admission: admission::Admission,
+}
+
+impl PsmSchema {
+    /// The SDL of the schema.
+    pub fn sdl(&self) -> String {
+        self.schema.sdl()
+    }
+}
 
 /// The schema without data: enough to print the SDL.
 pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
@@ -68,27 +80,31 @@ pub fn schema(config: ApiConfig, cursor_key: CursorKey) -> PsmSchema {
 }
 
 /// [`schema`] with the given admission (whose caches it then shares, and whose work can be read).
+/// No async-graphql extension is registered: admission runs around execution instead (see
+/// [`admission`]), so that fields resolve on async-graphql's fast path.
 pub fn schema_with_admission(config: ApiConfig, cursor_key: CursorKey, admission: &admission::Admission) -> PsmSchema {
-    schema_builder()
-        .extension(admission.clone())
+    let schema = schema_builder()
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
         .data(config)
         .data(cursor_key)
-        .finish()
+        .finish();
+    PsmSchema { schema, admission: admission.clone() }
 }
 
-/// Adds the per-request data every resolver needs: the viewer, the connection, the log of personal
+/// Adds the per-request data every resolver needs: the viewer, the connection (and the process's
+/// reference data), the log of personal
 /// data read, and a fresh set of loaders scoped to the viewer, whose batches run through the returned
 /// [`Batches`].
 fn request_data(
     request: async_graphql::Request,
     db: &DatabaseConnection,
     viewer: &Viewer,
+    reference: &Reference,
 ) -> (async_graphql::Request, Batches, Arc<ReadLog>) {
     let batches = Batches::default();
     let reads = Arc::new(ReadLog::default());
-    let scoped = Scoped::new(db.clone(), viewer.clone());
+    let scoped = Scoped::new(db.clone(), viewer.clone()).with_reference(reference);
     let request = with_loaders(request, &scoped, &batches).data(viewer.clone()).data(reads.clone()).data(scoped);
     (request, batches, reads)
 }
@@ -149,10 +165,11 @@ pub async fn execute(
     request: async_graphql::Request,
     db: &DatabaseConnection,
     viewer: &Viewer,
+    reference: &Reference,
 ) -> async_graphql::Response {
     crate::ops::context::note_key(viewer.key_prefix.as_deref());
-    let (request, batches, reads) = request_data(request, db, viewer);
-    let mut response = batch::drive(batches, schema.execute(request)).await;
+    let (request, batches, reads) = request_data(request, db, viewer, reference);
+    let mut response = batch::drive(batches, schema.admission.run(&schema.schema, request)).await;
     record_denials(&response, &reads);
     if let Err(error) = audit::flush_reads(db, viewer, &reads).await {
         crate::ops::metrics::audit_write_failed("read");

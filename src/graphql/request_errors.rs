@@ -17,7 +17,7 @@ const LIMIT_MESSAGES: &[&str] = &["Query is too complex.", "Query is nested too 
 
 /// Checks a prepared request: parses the document (async-graphql keeps the parse and does not parse
 /// again), chooses the operation and checks its variables, so that each failure gets its own code. Run
-/// by the schema's one extension ([`super::admission`]) once the request is prepared.
+/// by [`super::admission`] once the request is admitted.
 pub(crate) fn check(mut request: Request) -> ServerResult<Request> {
     if request.query.is_empty() && request.extensions.0.contains_key("persistedQuery") {
         // Apollo's clients match this message as well as the code, then send the query in full.

@@ -1,21 +1,21 @@
 //! Notes, in the current request's [`context`](super::context), which operation the request runs (its
-//! name and type) and the complexity async-graphql computed for it, for the access log and the metrics.
-//! Only names and numbers: never the query text or its variables. The schema's one extension
-//! (`graphql::admission`) calls these as the request is parsed and validated.
+//! name and type) and its complexity (the fields it selects, as async-graphql counts them), for the
+//! access log and the metrics. Only names and numbers: never the query text or its variables.
+//! Admission (`graphql::admission`) calls these once the document is parsed and measured.
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 
 use super::context;
 
 /// Notes the operation of a parsed document that the executor will run (the one named `wanted`, or the
-/// only one), if there is one. Called by the schema's one extension (`graphql::admission`) after parsing.
+/// only one), if there is one. Called by admission (`graphql::admission`) once the document is parsed.
 pub fn note_document(document: &ExecutableDocument, wanted: Option<&str>) {
     if let Some((name, operation_type)) = chosen(document, wanted) {
         context::note_operation(name.as_deref(), operation_type);
     }
 }
 
-/// Notes the complexity async-graphql computed for the request, once it validated.
+/// Notes the request's complexity: the fields its operation selects, fragments expanded.
 pub fn note_complexity(complexity: usize) {
     context::note_complexity(complexity);
 }

@@ -11,6 +11,7 @@
 //! - [`case`], [`person`], [`referral`], [`volunteer`], [`programme`], [`outcome`], [`key`]: the commands
 //!   of each domain noun.
 //! - [`policy`]: who may see what, as pure rules (a table per kind of row and of personal data).
+//! - [`reference`]: reference data read once per process (the regions).
 //! - [`scope`]: those rules as SQL per entity, and [`Scoped`](scope::Scoped), the read handle every
 //!   read goes through.
 //! - [`perturbation`]: the cell key method: record keys, the p-table, perturbed counts.
@@ -36,6 +37,7 @@ pub mod person;
 pub mod perturbation;
 pub mod policy;
 pub mod programme;
+pub mod reference;
 pub mod referral;
 pub mod scope;
 pub mod statistics;

@@ -18,11 +18,12 @@ use entity::{
     programme, programme_category, referral, referral_event, region, training_attendance, volunteer,
 };
 use sea_orm::sea_query::{Expr, Query, SelectStatement};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryTrait, Select};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryTrait, Select};
 use uuid::Uuid;
 
 use crate::auth::Viewer;
 use crate::service::policy::{Kind, Rows, counted, rows};
+use crate::service::reference::Reference;
 
 /// What a handle reads rows for: to serve them ([`rows`]), or to count them into statistics
 /// ([`counted`]).
@@ -46,11 +47,18 @@ pub struct Scoped {
     db: DatabaseConnection,
     viewer: Viewer,
     reading: Reading,
+    reference: Reference,
 }
 
 impl Scoped {
     pub fn new(db: DatabaseConnection, viewer: Viewer) -> Scoped {
-        Scoped { db, viewer, reading: Reading::Rows }
+        Scoped { db, viewer, reading: Reading::Rows, reference: Reference::default() }
+    }
+
+    /// The handle reading reference data from `reference`, the directory the process shares between
+    /// requests (see [`reference`](super::reference)).
+    pub fn with_reference(self, reference: &Reference) -> Scoped {
+        Scoped { reference: reference.clone(), ..self }
     }
 
     /// The handle the statistics engine counts through: the rows [`counted`] lets the caller's figures
@@ -86,6 +94,32 @@ impl Scoped {
     /// The condition limiting `E` to the caller's rows (everything when unrestricted).
     pub fn condition<E: Guarded>(&self) -> Condition {
         E::scope(&self.viewer, self.reading).unwrap_or_else(Condition::all)
+    }
+
+    /// The regions with these codes that the caller may see. From the shared directory when the caller
+    /// may see every region (every role today); from the database otherwise, and for codes the
+    /// directory does not hold.
+    pub async fn regions(&self, codes: &[String]) -> Result<Vec<region::Model>, DbErr> {
+        if region::Entity::scope(&self.viewer, self.reading).is_some() {
+            return self
+                .find::<region::Entity>()
+                .filter(region::Column::Code.is_in(codes.iter().cloned()))
+                .all(&self.db)
+                .await;
+        }
+        let directory = self.reference.regions(&self.db).await?;
+        let mut found = Vec::with_capacity(codes.len());
+        let mut missing = Vec::new();
+        for code in codes {
+            match directory.get(code) {
+                Some(row) => found.push(row.clone()),
+                None => missing.push(code.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            found.extend(region::Entity::find().filter(region::Column::Code.is_in(missing)).all(&self.db).await?);
+        }
+        Ok(found)
     }
 
     /// `column` of the rows of `E` the caller may see that satisfy `condition`: the subquery a filter on

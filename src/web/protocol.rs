@@ -276,6 +276,18 @@ pub fn is_request_error(response: &async_graphql::Response) -> bool {
         && response.errors.iter().all(|error| error.path.is_empty())
 }
 
+/// An answer's body: `data` (left out for a request error), `errors` and `extensions` (each left out
+/// when empty).
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "<[ServerError]>::is_empty")]
+    errors: &'a [ServerError],
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
+}
+
 /// The HTTP status of a request error, by its code.
 fn request_error_status(media: MediaType, error: &ServerError) -> StatusCode {
     let code = error.extensions.as_ref().and_then(|extensions| match extensions.get("code") {
@@ -303,16 +315,15 @@ pub fn encode(media: MediaType, mut response: async_graphql::Response) -> Respon
     for error in &mut response.errors {
         error.locations.retain(|position| position.line > 0 && position.column > 0);
     }
-    let mut body = match serde_json::to_value(&response) {
-        Ok(Value::Object(body)) => body,
-        _ => Map::new(),
-    };
-    if request_error {
+    // Written straight from async-graphql's values, without a serde_json::Value copy of the answer.
+    let body = Body {
         // The request never ran: "data" is absent, not null (GraphQL spec, "Response Format").
-        body.remove("data");
-    }
-    let mut answer =
-        (status, [(header::CONTENT_TYPE, media.content_type())], Value::Object(body).to_string()).into_response();
+        data: (!request_error).then_some(&response.data),
+        errors: &response.errors,
+        extensions: &response.extensions,
+    };
+    let text = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut answer = (status, [(header::CONTENT_TYPE, media.content_type())], text).into_response();
     answer.headers_mut().extend(response.http_headers);
     answer
 }

@@ -95,3 +95,92 @@ db_test!(nested_pages_are_per_parent_and_agree_with_root_queries, |db| async mov
     }
     assert!(checked > 3, "too few volunteers with more than two cases ({checked})");
 });
+
+// Regions are reference data: one server reads them once, and later requests find a case's kelurahan
+// and kecamatan without a statement. What they answer is what the table holds, and a region added
+// after the server read them (a later migration) is still found, from the database.
+db_test!(regions_are_read_once_per_server_and_still_answer_new_codes, |db| async move {
+    use psm_api::config::ApiConfig;
+    use sea_orm::ConnectionTrait;
+    db.seed(60).await;
+    let api = crate::limits::Api::new(&db, ApiConfig::default(), entity::enums::Role::Staff).await;
+    let with_regions = json!({ "query": "{ cases(first: 30) { nodes { id referenceNumber kelurahan { code name parent { code name } } } } }" });
+    let without = json!({ "query": "{ cases(first: 30) { nodes { id } } }" });
+    let first = api.post(&with_regions).await;
+    assert!(first.body.get("errors").is_none(), "{}", first.body);
+
+    let before = db.statements();
+    let answer = api.post(&with_regions).await;
+    let with_count = db.statements() - before;
+    let before = db.statements();
+    api.post(&without).await;
+    let without_count = db.statements() - before;
+    assert_eq!(with_count, without_count, "regions cost statements after the first request");
+
+    // The answers are the table's.
+    let nodes = answer.body["data"]["cases"]["nodes"].as_array().expect("nodes").clone();
+    assert_eq!(nodes.len(), 30);
+    let names = db
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.db.get_database_backend(),
+            "SELECT k.code, k.name, d.code AS district, d.name AS district_name FROM regions k \
+             JOIN regions d ON d.code = k.parent_code"
+                .to_owned(),
+        ))
+        .await
+        .expect("regions");
+    let names: std::collections::HashMap<String, Value> = names
+        .iter()
+        .map(|row| {
+            let code: String = row.try_get("", "code").expect("code");
+            let place = json!({
+                "code": code,
+                "name": row.try_get::<String>("", "name").expect("name"),
+                "parent": {
+                    "code": row.try_get::<String>("", "district").expect("district"),
+                    "name": row.try_get::<String>("", "district_name").expect("district name"),
+                },
+            });
+            (code, place)
+        })
+        .collect();
+    for node in &nodes {
+        let code = node["kelurahan"]["code"].as_str().expect("code");
+        assert_eq!(node["kelurahan"], names[code], "{node}");
+    }
+
+    // A kelurahan added after the server read the regions, and a case moved into it.
+    let backend = db.db.get_database_backend();
+    let parent = nodes[0]["kelurahan"]["parent"]["code"].as_str().expect("district").to_owned();
+    db.db
+        .execute_raw(sea_orm::Statement::from_string(
+            backend,
+            format!("INSERT INTO regions (code, level, name, parent_code) VALUES ('{parent}.1999', 'SUBDISTRICT', 'Kelurahan Baru', '{parent}')"),
+        ))
+        .await
+        .expect("insert region");
+    let case = nodes[0]["referenceNumber"].as_str().expect("reference number");
+    db.db
+        .execute_raw(sea_orm::Statement::from_string(
+            backend,
+            format!("UPDATE cases SET kelurahan_code = '{parent}.1999' WHERE reference_number = '{case}'"),
+        ))
+        .await
+        .expect("move case");
+    let moved = api.post(&with_regions).await;
+    let kelurahan = moved.body["data"]["cases"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|node| node["id"] == nodes[0]["id"])
+        .map(|node| node["kelurahan"].clone());
+    assert_eq!(
+        kelurahan,
+        Some(
+            json!({ "code": format!("{parent}.1999"), "name": "Kelurahan Baru", "parent": names[nodes[0]["kelurahan"]["code"].as_str().expect("code")]["parent"] })
+        ),
+        "{}",
+        moved.body
+    );
+});

@@ -193,7 +193,7 @@ impl TestDb {
     pub async fn run_as_with(&self, viewer: &Viewer, config: ApiConfig, query: &str, variables: Value) -> Value {
         let schema = graphql::schema(config, self.cursor_key);
         let request = Request::new(query).variables(Variables::from_json(variables));
-        let response = graphql::execute(&schema, request, &self.db, viewer).await;
+        let response = graphql::execute(&schema, request, &self.db, viewer, &Default::default()).await;
         serde_json::to_value(&response).expect("serialise response")
     }
 
