@@ -33,6 +33,7 @@ mod m20261201_000050_create_statistics_tallies;
 mod m20261202_000051_create_case_closures;
 mod m20261202_000052_create_referral_tallies;
 mod m20261202_000053_create_status_history;
+mod m20261202_000054_mark_merged_history;
 
 /// Runs psm-api's migrations in order.
 pub struct Migrator;
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000051_create_case_closures::Migration),
             Box::new(m20261202_000052_create_referral_tallies::Migration),
             Box::new(m20261202_000053_create_status_history::Migration),
+            Box::new(m20261202_000054_mark_merged_history::Migration),
         ]
     }
 }

@@ -15,7 +15,8 @@
 //! The status histories ([`CaseTally::History`], [`REFERRAL_HISTORY`], migration
 //! `create_status_history`) hold the changes of the case and referral counts by state and by the city
 //! midnight from which they count: cases and referrals as they stood at a past midnight are their sums
-//! ([`case_history_as_of`], [`referral_history_as_of`]). Writes only add rows; [`compact`] merges them.
+//! ([`case_history_as_of`], [`referral_history_as_of`]). Writes only add rows; [`compact`] merges the
+//! keys that gained rows since it last ran (migration `mark_merged_history`).
 //!
 //! A tally row holds a count and the sum of its cases' record keys, so figures perturbed from a tally
 //! are the figures perturbed from the cases. The day tally depends on the city's offset from UTC: the
@@ -181,9 +182,14 @@ async fn refill_histories(txn: &DatabaseTransaction, backend: DatabaseBackend, h
     if backend == DatabaseBackend::Postgres {
         txn.execute_unprepared("SET LOCAL work_mem = '256MB'").await?;
     }
+    // Written merged: compaction has nothing to do on a rebuilt history.
+    let merged =
+        |columns: &str, rows: String| (format!("{columns}, merged"), format!("SELECT r.*, true FROM ({rows}) r"));
     let history = CaseTally::History;
-    refill_ranked(txn, backend, history.table(), columns(history), &grouped(history, backend, hours)).await?;
-    refill_ranked(txn, backend, REFERRAL_HISTORY, REFERRAL_HISTORY_COLUMNS, &referral_history(backend, hours)).await
+    let (columns, rows) = merged(columns(history), grouped(history, backend, hours));
+    refill_ranked(txn, backend, history.table(), &columns, &rows).await?;
+    let (columns, rows) = merged(REFERRAL_HISTORY_COLUMNS, referral_history(backend, hours));
+    refill_ranked(txn, backend, REFERRAL_HISTORY, &columns, &rows).await
 }
 
 /// Empties and refills a large tally (`table`, with `columns` filled by `rows`): the durations read by
@@ -332,10 +338,13 @@ fn stored(table: &str, columns: &str) -> String {
 /// The status histories, whose rows are only ever added (migration `create_status_history`).
 const HISTORIES: [&str; 2] = ["case_status_history", REFERRAL_HISTORY];
 
-/// Merges the rows of each key of the status histories into one (dropping keys that sum to nothing):
-/// every write adds rows, and the statistics add up all of a midnight's. Run by the sweeper. The sums
-/// stay exact while writers add rows meanwhile, and when replicas compact at once: on PostgreSQL each
-/// statement takes away only the rows it deletes, and adds back their sums; SQLite has one writer.
+/// Merges the rows of each key of the status histories that gained rows since the last compaction into
+/// one, marked `merged` (dropping keys that sum to nothing): every write adds rows, and the statistics
+/// add up all of a midnight's. Run by the sweeper. Only keys with an unmerged row are read, through the
+/// partial index of migration `mark_merged_history`, so a compaction with nothing to merge costs an
+/// index probe. The sums stay exact while writers add rows meanwhile, and when replicas compact at
+/// once: on PostgreSQL each statement takes away only the rows it deletes, and adds back their sums;
+/// SQLite has one writer.
 pub async fn compact(db: &DatabaseConnection) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
     let mut merged = 0;
@@ -343,14 +352,14 @@ pub async fn compact(db: &DatabaseConnection) -> Result<u64, DbErr> {
         [(CaseTally::History.table(), columns(CaseTally::History)), (REFERRAL_HISTORY, REFERRAL_HISTORY_COLUMNS)]
     {
         let keys = columns.trim_end_matches(", n, key_sum");
-        let duplicated = format!("SELECT {keys} FROM {table} GROUP BY {keys} HAVING COUNT(*) > 1");
+        let fresh = format!("SELECT DISTINCT {keys} FROM {table} WHERE NOT merged");
         let sums = "SUM(n), SUM(key_sum)";
         let kept = "HAVING NOT (SUM(n) = 0 AND SUM(key_sum) = 0)";
         if backend == DatabaseBackend::Postgres {
             let done = db
                 .execute_unprepared(&format!(
-                    "WITH gone AS (DELETE FROM {table} WHERE ({keys}) IN ({duplicated}) RETURNING *) \
-                     INSERT INTO {table} ({columns}) SELECT {keys}, {sums} FROM gone GROUP BY {keys} {kept}"
+                    "WITH gone AS (DELETE FROM {table} WHERE ({keys}) IN ({fresh}) RETURNING *) \
+                     INSERT INTO {table} ({columns}, merged) SELECT {keys}, {sums}, true FROM gone GROUP BY {keys} {kept}"
                 ))
                 .await?;
             merged += done.rows_affected();
@@ -358,13 +367,14 @@ pub async fn compact(db: &DatabaseConnection) -> Result<u64, DbErr> {
         }
         let txn = db.begin().await?;
         txn.execute_unprepared(&format!(
-            "CREATE TEMP TABLE merged_history AS SELECT {keys}, {sums} FROM {table} WHERE ({keys}) IN ({duplicated}) \
+            "CREATE TEMP TABLE merged_history AS SELECT {keys}, {sums} FROM {table} WHERE ({keys}) IN ({fresh}) \
              GROUP BY {keys} {kept}"
         ))
         .await?;
-        txn.execute_unprepared(&format!("DELETE FROM {table} WHERE ({keys}) IN ({duplicated})")).await?;
-        let done =
-            txn.execute_unprepared(&format!("INSERT INTO {table} ({columns}) SELECT * FROM merged_history")).await?;
+        txn.execute_unprepared(&format!("DELETE FROM {table} WHERE ({keys}) IN ({fresh})")).await?;
+        let done = txn
+            .execute_unprepared(&format!("INSERT INTO {table} ({columns}, merged) SELECT *, true FROM merged_history"))
+            .await?;
         txn.execute_unprepared("DROP TABLE merged_history").await?;
         txn.commit().await?;
         merged += done.rows_affected();

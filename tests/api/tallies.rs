@@ -503,8 +503,40 @@ db_test!(compacting_the_status_histories_merges_their_rows_and_keeps_their_sums,
     let written = rows(&db).await;
     assert!(written > built, "writes add rows: {built} then {written}");
     let before = as_of_figures(&db).await;
+    let unmerged = |db: &TestDb| {
+        let db = db.db.clone();
+        async move {
+            let sql = "SELECT (SELECT COUNT(*) FROM case_status_history WHERE NOT merged) \
+                       + (SELECT COUNT(*) FROM referral_status_history WHERE NOT merged) AS n";
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .expect("count")
+                .expect("a row");
+            row.try_get::<i64>("", "n").expect("n")
+        }
+    };
+    assert!(unmerged(&db).await > 0, "the writes' rows are unmerged");
     assert!(tallies::compact(&db.db).await.expect("compact") > 0, "rows merged");
     assert!(rows(&db).await < written, "fewer rows after compacting");
+    assert_eq!(unmerged(&db).await, 0, "every row merged");
     assert_exact(&db, "after compacting").await;
+    assert_eq!(as_of_figures(&db).await, before, "the same figures");
+    // Nothing added since: nothing to merge, and nothing changes.
+    let compacted = rows(&db).await;
+    assert_eq!(tallies::compact(&db.db).await.expect("compact"), 0, "merged again without new rows");
+    assert_eq!(rows(&db).await, compacted);
+    // One more write: only its keys are merged, into rows that keep every sum.
+    let cases = some_cases(&db).await;
+    for _ in 0..5 {
+        random_write(&db, &mut rng, &cases).await;
+    }
+    let before = as_of_figures(&db).await;
+    let fresh = unmerged(&db).await;
+    assert!(fresh > 0, "the writes added no row");
+    let merged = tallies::compact(&db.db).await.expect("compact");
+    assert!(merged <= u64::try_from(fresh).expect("count"), "{merged} rows written for {fresh} new ones");
+    assert_eq!(unmerged(&db).await, 0, "every row merged");
+    assert_exact(&db, "after compacting new rows").await;
     assert_eq!(as_of_figures(&db).await, before, "the same figures");
 });
