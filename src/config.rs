@@ -366,7 +366,7 @@ pub struct LimitConfig {
     /// Points per second each key's bucket regains.
     #[arg(long, env = "PSM_RATE_LIMIT_RESTORE", default_value_t = 1000, global = true)]
     pub rate_limit_restore: u64,
-    /// Parsed and validated query documents kept in memory, least recently used dropped first; 0 keeps none.
+    /// Parsed query documents kept in memory, least recently used dropped first; 0 keeps none.
     #[arg(long, env = "PSM_DOCUMENT_CACHE_SIZE", default_value_t = 1000, global = true)]
     pub document_cache_size: usize,
     /// How long, in milliseconds, a server may accept a key it has already checked without reading it

@@ -138,13 +138,10 @@ impl Admission {
     }
 }
 
-/// Codes the errors of a request that did not execute: async-graphql answers a document that fails
-/// validation with errors that have no path and no data (every error of an execution has a path).
+/// Codes the errors of a request that did not execute (async-graphql answers a document that fails
+/// validation that way).
 fn coded_validation(mut response: Response) -> Response {
-    if response.data == Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|error| error.path.is_empty())
-    {
+    if super::request_errors::is_request_error(&response) {
         response.errors = super::request_errors::code_validation(std::mem::take(&mut response.errors));
     }
     response

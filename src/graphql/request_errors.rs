@@ -48,6 +48,14 @@ pub(crate) fn code_validation(errors: Vec<ServerError>) -> Vec<ServerError> {
         .collect()
 }
 
+/// Whether `response` answers a request that never ran: no data, and errors without a path (every error
+/// of an execution has one). Such errors are request errors (parse, validation, operation, variables).
+pub fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
+}
+
 fn has_code(error: &ServerError) -> bool {
     error.extensions.as_ref().is_some_and(|extensions| extensions.get("code").is_some())
 }

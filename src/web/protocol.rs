@@ -271,9 +271,7 @@ pub fn check_method(method: &Method, request: &mut async_graphql::Request) -> Re
 /// Whether an answer is a request error: nothing was executed (no `data`), and no error belongs to a
 /// field.
 pub fn is_request_error(response: &async_graphql::Response) -> bool {
-    response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|error| error.path.is_empty())
+    crate::graphql::request_errors::is_request_error(response)
 }
 
 /// An answer's body: `data` (left out for a request error), `errors` and `extensions` (each left out

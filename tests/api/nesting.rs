@@ -153,21 +153,16 @@ db_test!(regions_are_read_once_per_server_and_still_answer_new_codes, |db| async
     // A kelurahan added after the server read the regions, and a case moved into it.
     let backend = db.db.get_database_backend();
     let parent = nodes[0]["kelurahan"]["parent"]["code"].as_str().expect("district").to_owned();
-    db.db
-        .execute_raw(sea_orm::Statement::from_string(
-            backend,
-            format!("INSERT INTO regions (code, level, name, parent_code) VALUES ('{parent}.1999', 'SUBDISTRICT', 'Kelurahan Baru', '{parent}')"),
-        ))
-        .await
-        .expect("insert region");
     let case = nodes[0]["referenceNumber"].as_str().expect("reference number");
-    db.db
-        .execute_raw(sea_orm::Statement::from_string(
-            backend,
-            format!("UPDATE cases SET kelurahan_code = '{parent}.1999' WHERE reference_number = '{case}'"),
-        ))
-        .await
-        .expect("move case");
+    for sql in [
+        format!(
+            "INSERT INTO regions (code, level, name, parent_code) \
+             VALUES ('{parent}.1999', 'SUBDISTRICT', 'Kelurahan Baru', '{parent}')"
+        ),
+        format!("UPDATE cases SET kelurahan_code = '{parent}.1999' WHERE reference_number = '{case}'"),
+    ] {
+        db.db.execute_raw(sea_orm::Statement::from_string(backend, sql)).await.expect("write");
+    }
     let moved = api.post(&with_regions).await;
     let kelurahan = moved.body["data"]["cases"]["nodes"]
         .as_array()

@@ -479,64 +479,54 @@ async fn as_of_figures(db: &TestDb) -> Vec<Value> {
     answers
 }
 
+/// Rows of both status histories (`filter` applied to each).
+async fn history_rows(db: &TestDb, filter: &str) -> i64 {
+    let sql = format!(
+        "SELECT (SELECT COUNT(*) FROM case_status_history {filter}) \
+         + (SELECT COUNT(*) FROM referral_status_history {filter}) AS n"
+    );
+    let row = db
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(db.db.get_database_backend(), sql))
+        .await
+        .expect("count")
+        .expect("a row");
+    row.try_get::<i64>("", "n").expect("n")
+}
+
 db_test!(compacting_the_status_histories_merges_their_rows_and_keeps_their_sums, |db| async move {
     db.seed(200).await;
-    let rows = |db: &TestDb| {
-        let db = db.db.clone();
-        async move {
-            let sql = "SELECT (SELECT COUNT(*) FROM case_status_history) + (SELECT COUNT(*) FROM referral_status_history) AS n";
-            let row = db
-                .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
-                .await
-                .expect("count")
-                .expect("a row");
-            row.try_get::<i64>("", "n").expect("n")
-        }
-    };
-    let built = rows(&db).await;
+    let built = history_rows(&db, "").await;
     assert_eq!(tallies::compact(&db.db).await.expect("compact"), 0, "a fresh build has one row per key");
     let mut rng = Lcg(1234);
     for _ in 0..40 {
         let cases = some_cases(&db).await;
         random_write(&db, &mut rng, &cases).await;
     }
-    let written = rows(&db).await;
+    let written = history_rows(&db, "").await;
     assert!(written > built, "writes add rows: {built} then {written}");
     let before = as_of_figures(&db).await;
-    let unmerged = |db: &TestDb| {
-        let db = db.db.clone();
-        async move {
-            let sql = "SELECT (SELECT COUNT(*) FROM case_status_history WHERE NOT merged) \
-                       + (SELECT COUNT(*) FROM referral_status_history WHERE NOT merged) AS n";
-            let row = db
-                .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
-                .await
-                .expect("count")
-                .expect("a row");
-            row.try_get::<i64>("", "n").expect("n")
-        }
-    };
-    assert!(unmerged(&db).await > 0, "the writes' rows are unmerged");
+    assert!(history_rows(&db, "WHERE NOT merged").await > 0, "the writes' rows are unmerged");
     assert!(tallies::compact(&db.db).await.expect("compact") > 0, "rows merged");
-    assert!(rows(&db).await < written, "fewer rows after compacting");
-    assert_eq!(unmerged(&db).await, 0, "every row merged");
+    assert!(history_rows(&db, "").await < written, "fewer rows after compacting");
+    assert_eq!(history_rows(&db, "WHERE NOT merged").await, 0, "every row merged");
     assert_exact(&db, "after compacting").await;
     assert_eq!(as_of_figures(&db).await, before, "the same figures");
     // Nothing added since: nothing to merge, and nothing changes.
-    let compacted = rows(&db).await;
+    let compacted = history_rows(&db, "").await;
     assert_eq!(tallies::compact(&db.db).await.expect("compact"), 0, "merged again without new rows");
-    assert_eq!(rows(&db).await, compacted);
+    assert_eq!(history_rows(&db, "").await, compacted);
     // One more write: only its keys are merged, into rows that keep every sum.
     let cases = some_cases(&db).await;
     for _ in 0..5 {
         random_write(&db, &mut rng, &cases).await;
     }
     let before = as_of_figures(&db).await;
-    let fresh = unmerged(&db).await;
+    let fresh = history_rows(&db, "WHERE NOT merged").await;
     assert!(fresh > 0, "the writes added no row");
     let merged = tallies::compact(&db.db).await.expect("compact");
     assert!(merged <= u64::try_from(fresh).expect("count"), "{merged} rows written for {fresh} new ones");
-    assert_eq!(unmerged(&db).await, 0, "every row merged");
+    assert_eq!(history_rows(&db, "WHERE NOT merged").await, 0, "every row merged");
     assert_exact(&db, "after compacting new rows").await;
     assert_eq!(as_of_figures(&db).await, before, "the same figures");
 });
