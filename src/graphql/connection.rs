@@ -24,10 +24,10 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
-use sea_orm::sea_query::{Alias, Asterisk, Expr, Order, Query, SelectStatement, UnionType, WindowStatement};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, JoinType, Order, Query, SelectStatement, UnionType, WindowStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Select, Value,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait, FromQueryResult, IdenStatic, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, SelectTwo, Value,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -417,20 +417,22 @@ fn cursor_of<E: Listed>(model: &E::Model, ordering: &Ordering<E::Sort>, key: &Cu
         .encode(key)
 }
 
-/// Turns up to `limit + 1` fetched rows (in query order) into a page.
-fn assemble<E: Listed>(
-    mut rows: Vec<E::Model>,
+/// Turns up to `limit + 1` fetched rows (in query order) into a page; `model` finds the listed row in
+/// each fetched one (which may carry a joined row beside it).
+fn assemble<E: Listed, T>(
+    mut rows: Vec<T>,
     ordering: &Ordering<E::Sort>,
     page: &Page,
     total: Arc<dyn CountSource>,
-) -> Connection<E::Model> {
+    model: impl Fn(&T) -> &E::Model,
+) -> Connection<T> {
     let has_more = rows.len() as u64 > page.limit;
     rows.truncate(page.limit as usize);
     if page.backward {
         rows.reverse();
     }
-    let edges: Vec<(String, E::Model)> =
-        rows.into_iter().map(|model| (cursor_of::<E>(&model, ordering, &page.key), model)).collect();
+    let edges: Vec<(String, T)> =
+        rows.into_iter().map(|row| (cursor_of::<E>(model(&row), ordering, &page.key), row)).collect();
     let page_info = PageInfo {
         has_next_page: if page.backward { page.before.is_some() } else { has_more },
         has_previous_page: if page.backward { has_more } else { page.after.is_some() },
@@ -440,6 +442,20 @@ fn assemble<E: Listed>(
     Connection { edges, page_info, total }
 }
 
+/// The statement of one page of a root connection (limited to one row more than the page, to tell
+/// whether more follow), and its `totalCount`.
+fn page_statement<E: Listed>(
+    scoped: &Scoped,
+    condition: Condition,
+    ordering: &Ordering<E::Sort>,
+    page: &Page,
+) -> (Select<E>, Arc<dyn CountSource>) {
+    let filtered = scoped.find::<E>().filter(condition);
+    let total = Arc::new(StatementCount(filtered.clone().into_query()));
+    let (select, _) = ordered(filtered, ordering, page);
+    (select.limit(page.limit + 1), total)
+}
+
 /// Fetches one page of a root connection: one SQL statement (plus one for `totalCount` if asked).
 pub async fn fetch_page<E: Listed>(
     scoped: &Scoped,
@@ -447,11 +463,39 @@ pub async fn fetch_page<E: Listed>(
     ordering: &Ordering<E::Sort>,
     page: &Page,
 ) -> AppResult<Connection<E::Model>> {
-    let filtered = scoped.find::<E>().filter(condition);
-    let total = Arc::new(StatementCount(filtered.clone().into_query()));
-    let (select, _) = ordered(filtered, ordering, page);
-    let rows = select.limit(page.limit + 1).all(scoped.db()).await?;
-    Ok(assemble::<E>(rows, ordering, page, total))
+    let (select, total) = page_statement::<E>(scoped, condition, ordering, page);
+    let rows = select.all(scoped.db()).await?;
+    Ok(assemble::<E, _>(rows, ordering, page, total, |row| row))
+}
+
+/// [`fetch_page`] with the `J` row each listed row's `link` column points at, read by the same
+/// statement (see [`join_also`]).
+pub async fn fetch_page_with<E: Listed, J: Keyed>(
+    scoped: &Scoped,
+    condition: Condition,
+    ordering: &Ordering<E::Sort>,
+    page: &Page,
+    link: E::Column,
+) -> AppResult<Connection<(E::Model, Option<J::Model>)>> {
+    let (select, total) = page_statement::<E>(scoped, condition, ordering, page);
+    let rows = join_also::<E, J>(scoped, select, link).all(scoped.db()).await?;
+    Ok(assemble::<E, _>(rows, ordering, page, total, |(row, _)| row))
+}
+
+/// Adds to `select` the row of `J` that each row's `link` column (a foreign key) points at: a `LEFT
+/// JOIN` whose `ON` clause holds `J`'s scope for the caller, so that a row the caller may not see comes
+/// back absent, exactly as [`Keyed::by_keys`] answers for it. A to-one relation the query selects then
+/// costs no statement of its own.
+///
+/// Only for entities read by the default [`Keyed::by_keys`] (a scoped select): regions, read from the
+/// process's directory, are never joined.
+pub fn join_also<E: EntityTrait, J: Keyed>(scoped: &Scoped, select: Select<E>, link: E::Column) -> SelectTwo<E, J> {
+    let on = Condition::all()
+        .add(Expr::col((J::default(), J::key_column())).equals((E::default(), link)))
+        .add(scoped.condition::<J>());
+    let mut select = select;
+    QueryTrait::query(&mut select).join(JoinType::LeftJoin, J::default(), on);
+    select.select_also(J::default())
 }
 
 /// A relation from a parent to the child rows a nested connection lists.
@@ -537,7 +581,7 @@ pub fn nested_connection<R: ChildOf>(
     args: &NestedArgs<R::Entity>,
     total: Arc<dyn CountSource>,
 ) -> Connection<<R::Entity as EntityTrait>::Model> {
-    assemble::<R::Entity>(rows, &args.ordering, &args.page, total)
+    assemble::<R::Entity, _>(rows, &args.ordering, &args.page, total, |row| row)
 }
 
 /// Counts children per parent in one `GROUP BY` statement.

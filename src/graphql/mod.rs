@@ -32,7 +32,6 @@ pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
@@ -41,7 +40,7 @@ use crate::auth::Viewer;
 use crate::config::ApiConfig;
 use crate::graphql::batch::Batches;
 use crate::graphql::connection::CursorKey;
-use crate::graphql::loaders::{ChildrenLoader, CountLoader, PageLoader, RowLoader};
+use crate::graphql::loaders::Loaders;
 use crate::service::reference::Reference;
 use crate::service::scope::Scoped;
 pub use mutation::MutationRoot;
@@ -94,8 +93,8 @@ pub fn schema_with_admission(config: ApiConfig, cursor_key: CursorKey, admission
 
 /// Adds the per-request data every resolver needs: the viewer, the connection (and the process's
 /// reference data), the log of personal
-/// data read, and a fresh set of loaders scoped to the viewer, whose batches run through the returned
-/// [`Batches`].
+/// data read, and the request's loaders (made on first use, scoped to the viewer), whose batches run
+/// through the returned [`Batches`].
 fn request_data(
     request: async_graphql::Request,
     db: &DatabaseConnection,
@@ -105,48 +104,9 @@ fn request_data(
     let batches = Batches::default();
     let reads = Arc::new(ReadLog::default());
     let scoped = Scoped::new(db.clone(), viewer.clone()).with_reference(reference);
-    let request = with_loaders(request, &scoped, &batches).data(viewer.clone()).data(reads.clone()).data(scoped);
+    let loaders = Loaders::new(&scoped, &batches);
+    let request = request.data(loaders).data(viewer.clone()).data(reads.clone()).data(scoped);
     (request, batches, reads)
-}
-
-fn with_loaders(request: async_graphql::Request, scoped: &Scoped, batches: &Batches) -> async_graphql::Request {
-    use entity::*;
-    fn loader<T: Send + Sync + 'static>(batches: &Batches, inner: T) -> DataLoader<T> {
-        DataLoader::new(inner, batches.spawner()).delay(std::time::Duration::ZERO)
-    }
-    request
-        .data(loader(batches, RowLoader::<region::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<organisation::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<volunteer::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<training_attendance::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<award::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<person::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<consent::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<case::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<case_status_change::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<programme::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<enrollment::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<referral::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<referral_event::Entity>::new(scoped)))
-        .data(loader(batches, RowLoader::<outcome::Entity>::new(scoped)))
-        .data(loader(batches, ChildrenLoader::<types::region::RegionChildren>::new(scoped)))
-        .data(loader(batches, ChildrenLoader::<types::volunteer::VolunteerTrainings>::new(scoped)))
-        .data(loader(batches, ChildrenLoader::<types::volunteer::VolunteerAwards>::new(scoped)))
-        .data(loader(batches, ChildrenLoader::<types::person::PersonConsents>::new(scoped)))
-        .data(loader(batches, ChildrenLoader::<types::person::PersonCases>::new(scoped)))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseCategories>::new(scoped)))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseStatusHistory>::new(scoped)))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseEnrollments>::new(scoped)))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseReferrals>::new(scoped)))
-        .data(loader(batches, ChildrenLoader::<types::case::CaseOutcomes>::new(scoped)))
-        .data(loader(batches, ChildrenLoader::<types::programme::ProgrammeCategories>::new(scoped)))
-        .data(loader(batches, ChildrenLoader::<types::referral::ReferralEvents>::new(scoped)))
-        .data(loader(batches, PageLoader::<types::volunteer::ReportedCases>::new(scoped)))
-        .data(loader(batches, CountLoader::<types::volunteer::ReportedCases>::new(scoped)))
-        .data(loader(batches, PageLoader::<types::programme::ProgrammeEnrollments>::new(scoped)))
-        .data(loader(batches, CountLoader::<types::programme::ProgrammeEnrollments>::new(scoped)))
-        .data(loader(batches, PageLoader::<types::referral::ReceivedReferrals>::new(scoped)))
-        .data(loader(batches, CountLoader::<types::referral::ReceivedReferrals>::new(scoped)))
 }
 
 /// Executes a request against the database as `viewer`. Errors raised before execution get their codes

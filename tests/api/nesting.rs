@@ -179,3 +179,135 @@ db_test!(regions_are_read_once_per_server_and_still_answer_new_codes, |db| async
         moved.body
     );
 });
+
+/// The statements `query` runs as `viewer`, and its data.
+async fn statements_of(db: &crate::support::TestDb, viewer: &psm_api::auth::Viewer, query: &str) -> (usize, Value) {
+    let before = db.statements();
+    let data = db.data_as(viewer, query, Value::Null).await;
+    (db.statements() - before, data)
+}
+
+/// The `ids` of a list of nodes, and what `pick` finds in each.
+fn pairs(nodes: &Value, pick: impl Fn(&Value) -> Value) -> Vec<(Value, Value)> {
+    nodes.as_array().expect("nodes").iter().map(|node| (node["id"].clone(), pick(node))).collect()
+}
+
+// A to-one relation that a page selects (a case's reporting volunteer, a referral's case, the receiving
+// organisation of a case's referrals) is read by the statement that reads the page: it costs no
+// statement of its own, answers what the relation's own lookup answers, and keeps the related entity's
+// scope for the caller: a partner, who may read no volunteer, gets null where STAFF gets the volunteer.
+db_test!(selected_to_one_rows_ride_in_the_page_statement_under_their_own_scope, |db| async move {
+    use psm_api::auth::Viewer;
+    db.seed(300).await;
+    let staff = Viewer::with_role(entity::enums::Role::Staff);
+
+    // Each list, with and without the to-one field, and the same field through a lookup of one row.
+    let lists = [
+        (
+            "{ cases(first: 40) { nodes { id reportingVolunteer { id } } } }",
+            "{ cases(first: 40) { nodes { id } } }",
+            "cases",
+            "query($id: ID!) { node(id: $id) { ... on Case { reportingVolunteer { id } } } }",
+        ),
+        (
+            "{ referrals(first: 40) { nodes { id case { id } } } }",
+            "{ referrals(first: 40) { nodes { id } } }",
+            "referrals",
+            "query($id: ID!) { referral(id: $id) { case { id } } }",
+        ),
+    ];
+    for (with, without, root, lookup) in lists {
+        let (with_count, data) = statements_of(&db, &staff, with).await;
+        let (without_count, _) = statements_of(&db, &staff, without).await;
+        assert_eq!(with_count, without_count, "{with} cost a statement more than {without}");
+        let field = if root == "cases" { "reportingVolunteer" } else { "case" };
+        let listed = pairs(&data[root]["nodes"], |node| node[field].clone());
+        assert_eq!(listed.len(), 40);
+        assert!(listed.iter().any(|(_, related)| !related.is_null()), "{with}: nothing related to check");
+        for (id, related) in listed {
+            let one = db.data(lookup, json!({ "id": id })).await;
+            let looked_up = if root == "cases" { &one["node"][field] } else { &one["referral"][field] };
+            assert_eq!(&related, looked_up, "{with}: {id} joined another row than its lookup");
+        }
+    }
+
+    // A case's referrals, with the receiving organisation read in the referrals' statement.
+    let with = "{ cases(first: 60, orderBy: {field: OPENED_AT, direction: ASC}) { nodes { id referrals { id toOrganisation { code } } } } }";
+    let without = "{ cases(first: 60, orderBy: {field: OPENED_AT, direction: ASC}) { nodes { id referrals { id } } } }";
+    let (with_count, data) = statements_of(&db, &staff, with).await;
+    let (without_count, _) = statements_of(&db, &staff, without).await;
+    assert_eq!(with_count, without_count, "the receiving organisations cost a statement");
+    let referrals: Vec<Value> = data["cases"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .flat_map(|case| case["referrals"].as_array().expect("referrals").clone())
+        .collect();
+    assert!(referrals.len() > 5, "too few referrals ({}) for the test to mean anything", referrals.len());
+    for referral in &referrals {
+        let one = db
+            .data("query($id: ID!) { referral(id: $id) { toOrganisation { code } } }", json!({ "id": referral["id"] }))
+            .await;
+        assert_eq!(referral["toOrganisation"], one["referral"]["toOrganisation"]);
+    }
+
+    // The joined row keeps its own scope: a partner lists the cases referred to it, but no volunteer.
+    let partner = Viewer::partner(crate::support::partners_by_referrals(&db).await[0]);
+    let (_, data) =
+        statements_of(&db, &partner, "{ cases(first: 50) { nodes { id reportingVolunteer { id } } } }").await;
+    let listed = pairs(&data["cases"]["nodes"], |node| node["reportingVolunteer"].clone());
+    assert!(!listed.is_empty(), "the partner lists no case");
+    let mut hidden = 0;
+    for (id, volunteer) in listed {
+        assert!(volunteer.is_null(), "a partner read the reporting volunteer of {id}: {volunteer}");
+        let seen_by_staff = db
+            .data(
+                "query($id: ID!) { node(id: $id) { ... on Case { reportingVolunteer { id } } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        hidden += usize::from(!seen_by_staff["node"]["reportingVolunteer"].is_null());
+    }
+    assert!(hidden > 0, "no listed case has a reporting volunteer: the scope was not tested");
+    // And its referrals come with their cases, which it may read.
+    let (_, data) = statements_of(&db, &partner, "{ referrals(first: 50) { nodes { id case { id } } } }").await;
+    for (id, case) in pairs(&data["referrals"]["nodes"], |node| node["case"]["id"].clone()) {
+        let one =
+            db.data_as(&partner, "query($id: ID!) { referral(id: $id) { case { id } } }", json!({ "id": id })).await;
+        assert_eq!(case, one["referral"]["case"]["id"], "{id}");
+    }
+});
+
+// The nested page of the benchmark (`.ci/page_bench.py`, rate limiting off as there) runs four
+// statements besides the key's check, whatever the page size: the page with the reporting volunteers,
+// the referrals with their receiving organisations, the outcomes, and the audit record of the
+// volunteers' names read. Regions are the server's reference data.
+db_test!(the_benchmark_page_runs_four_statements, |db| async move {
+    db.seed(300).await;
+    let config = crate::limits::limits(|limits| limits.rate_limit_points = 0);
+    let api = crate::limits::Api::new(&db, config, entity::enums::Role::Staff).await;
+    let page = |n: usize| {
+        let query = format!(
+            "{{ cases(first: {n}, orderBy: {{field: OPENED_AT, direction: ASC}}) {{ nodes {{
+                id referenceNumber status urgency openedAt
+                kelurahan {{ code name parent {{ code name }} }}
+                reportingVolunteer {{ id fullName }}
+                referrals {{ id status sentAt toOrganisation {{ code name }} }}
+                outcomes {{ id outcomeType recordedAt }} }} }} }}"
+        );
+        json!({ "query": query })
+    };
+    // The first request reads the regions once for the server.
+    api.post(&page(20)).await;
+    for n in [20, 50, 100] {
+        let before = db.statements();
+        let answer = api.post(&page(n)).await;
+        let count = db.statements() - before - api.auth_statements;
+        assert!(answer.body.get("errors").is_none(), "{}", answer.body);
+        let nodes = answer.body["data"]["cases"]["nodes"].as_array().expect("nodes").clone();
+        assert_eq!(nodes.len(), n);
+        let referrals: usize = nodes.iter().map(|node| node["referrals"].as_array().map_or(0, Vec::len)).sum();
+        assert!(referrals > 0 && nodes.iter().any(|node| !node["reportingVolunteer"].is_null()), "a thin page");
+        assert_eq!(count, 4, "the page of {n} ran {count} statements besides the key's check");
+    }
+});

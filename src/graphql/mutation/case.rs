@@ -149,5 +149,5 @@ pub fn decode_opt(id: &Option<ID>, node_type: NodeType, field: &str) -> crate::e
 }
 
 async fn payload(ctx: &Context<'_>, id: uuid::Uuid) -> async_graphql::Result<CasePayload> {
-    Ok(CasePayload { case: Case(reload::<case::Entity>(ctx, id, "case").await?) })
+    Ok(CasePayload { case: Case::from(reload::<case::Entity>(ctx, id, "case").await?) })
 }

@@ -178,5 +178,5 @@ async fn answer(
 
 /// The referral after a write, read fresh and within the caller's scope.
 async fn payload(ctx: &Context<'_>, id: uuid::Uuid) -> async_graphql::Result<ReferralPayload> {
-    Ok(ReferralPayload { referral: Referral(reload::<referral::Entity>(ctx, id, "referral").await?) })
+    Ok(ReferralPayload { referral: Referral::from(reload::<referral::Entity>(ctx, id, "referral").await?) })
 }

@@ -1,14 +1,14 @@
 //! Root fields for cases.
 
 use async_graphql::{Context, ID, Object};
-use entity::case;
+use entity::{case, volunteer};
 use sea_orm::{ColumnTrait, QueryFilter};
 
 use crate::error::AppError;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders;
 use crate::graphql::types::case::{Case, CaseConnection, CaseFilter, CaseOrder};
-use crate::graphql::types::{db, page_args, root_page};
+use crate::graphql::types::{db, nodes_select, page_args, root_page, root_page_with};
 
 #[derive(Default)]
 pub struct CaseQuery;
@@ -32,14 +32,15 @@ impl CaseQuery {
         #[graphql(desc = "Cursor to read backward from (exclusive).")] before: Option<String>,
     ) -> async_graphql::Result<CaseConnection> {
         let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
-        let connection = root_page::<case::Entity>(
-            ctx,
-            condition,
-            CaseOrder::ordering(order_by),
-            page_args(first, after, last, before),
-        )
-        .await?;
-        Ok(CaseConnection(connection.map(Case)))
+        let (ordering, args) = (CaseOrder::ordering(order_by), page_args(first, after, last, before));
+        if nodes_select(ctx, "reportingVolunteer") {
+            let link = case::Column::ReportingVolunteerId;
+            let connection =
+                root_page_with::<case::Entity, volunteer::Entity>(ctx, condition, ordering, args, link).await?;
+            return Ok(CaseConnection(connection.map(Case::with_volunteer)));
+        }
+        let connection = root_page::<case::Entity>(ctx, condition, ordering, args).await?;
+        Ok(CaseConnection(connection.map(Case::from)))
     }
 
     /// A case by its global id, or by its reference number. Give exactly one of `id` and `referenceNumber`.
@@ -66,5 +67,5 @@ async fn find_case(ctx: &Context<'_>, id: Option<ID>, reference_number: Option<S
             .map_err(AppError::from)?,
         _ => return Err(AppError::bad_input("id", "give exactly one of `id` and `referenceNumber`").into()),
     };
-    Ok(row.map(Case).ok_or_else(|| AppError::NotFound("no such case".into()))?)
+    Ok(row.map(Case::from).ok_or_else(|| AppError::NotFound("no such case".into()))?)
 }

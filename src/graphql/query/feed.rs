@@ -137,7 +137,7 @@ async fn change(
     // An upsert later followed by a tombstone carries no data: the partner must not hold it any more.
     let live = row.kind == DbKind::Upsert && latest.get(&row.referral_id) == Some(&DbKind::Upsert);
     let referral =
-        if live { loaders::row::<referral::Entity>(ctx, row.referral_id).await?.map(Referral) } else { None };
+        if live { loaders::row::<referral::Entity>(ctx, row.referral_id).await?.map(Referral::from) } else { None };
     Ok(ReferralChange {
         cursor: encode_cursor(row.position),
         kind: row.kind.into(),

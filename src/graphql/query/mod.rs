@@ -10,7 +10,8 @@ macro_rules! root_fields {
         $query:ident, $entity:path => $node:ident, $node_type:ident,
         $filter:ty, $order:ident, $connection:ident,
         list: $list:ident, $list_doc:literal,
-        one: $one:ident, $one_doc:literal, $missing:literal $(,)?
+        one: $one:ident, $one_doc:literal, $missing:literal
+        $(, join: $field:literal => $joined:path, $link:expr, $with:path)? $(,)?
     ) => {
         #[derive(Default)]
         pub struct $query;
@@ -36,9 +37,19 @@ macro_rules! root_fields {
                 $crate::graphql::guard::check_inputs(ctx, stringify!($node), &[&filter, &order_by])?;
                 let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
                 let args = $crate::graphql::types::page_args(first, after, last, before);
+                $(
+                    if $crate::graphql::types::nodes_select(ctx, $field) {
+                        let ordering = $order::ordering(order_by);
+                        let connection = $crate::graphql::types::root_page_with::<$entity, $joined>(
+                            ctx, condition, ordering, args, $link,
+                        )
+                        .await?;
+                        return Ok($connection(connection.map($with)));
+                    }
+                )?
                 let connection =
                     $crate::graphql::types::root_page::<$entity>(ctx, condition, $order::ordering(order_by), args).await?;
-                Ok($connection(connection.map($node)))
+                Ok($connection(connection.map($node::from)))
             }
 
             #[doc = $one_doc]
@@ -52,7 +63,7 @@ macro_rules! root_fields {
                 let found = async {
                     let key = decode_uuid(&id, NodeType::$node_type, "id")?;
                     let row = $crate::graphql::loaders::row::<$entity>(ctx, key).await?;
-                    Ok(row.map($node).ok_or_else(|| $crate::error::AppError::NotFound($missing.into()))?)
+                    Ok(row.map($node::from).ok_or_else(|| $crate::error::AppError::NotFound($missing.into()))?)
                 };
                 $crate::graphql::query::or_null(ctx, found.await)
             }

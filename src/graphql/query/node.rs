@@ -63,7 +63,7 @@ async fn find(ctx: &Context<'_>, id: &ID, argument: &str) -> AppResult<Option<No
         NodeType::Award => by_uuid::<award::Entity>(ctx, &key).await?.map(|m| Node::Award(Award(m))),
         NodeType::Person => by_uuid::<person::Entity>(ctx, &key).await?.map(|m| Node::Person(Person(m))),
         NodeType::Consent => by_uuid::<consent::Entity>(ctx, &key).await?.map(|m| Node::Consent(Consent(m))),
-        NodeType::Case => by_uuid::<case::Entity>(ctx, &key).await?.map(|m| Node::Case(Case(m))),
+        NodeType::Case => by_uuid::<case::Entity>(ctx, &key).await?.map(|m| Node::Case(Case::from(m))),
         NodeType::CaseStatusChange => {
             by_uuid::<case_status_change::Entity>(ctx, &key).await?.map(|m| Node::CaseStatusChange(CaseStatusChange(m)))
         }
@@ -71,7 +71,7 @@ async fn find(ctx: &Context<'_>, id: &ID, argument: &str) -> AppResult<Option<No
         NodeType::Enrollment => {
             by_uuid::<enrollment::Entity>(ctx, &key).await?.map(|m| Node::Enrollment(Enrollment(m)))
         }
-        NodeType::Referral => by_uuid::<referral::Entity>(ctx, &key).await?.map(|m| Node::Referral(Referral(m))),
+        NodeType::Referral => by_uuid::<referral::Entity>(ctx, &key).await?.map(|m| Node::Referral(Referral::from(m))),
         NodeType::ReferralEvent => {
             by_uuid::<referral_event::Entity>(ctx, &key).await?.map(|m| Node::ReferralEvent(ReferralEvent(m)))
         }

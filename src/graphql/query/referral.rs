@@ -9,4 +9,5 @@ root_fields!(
     ReferralFilter, ReferralOrder, ReferralConnection,
     list: referrals, "Referrals, newest sent first unless `orderBy` says otherwise.",
     one: referral, "A referral by global id.", "no referral has this id",
+    join: "case" => entity::case::Entity, referral::Column::CaseId, Referral::with_case,
 );

@@ -2,14 +2,16 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
-use entity::{case, case_category, case_status_change, enrollment, outcome, person, referral, region, volunteer};
+use entity::{
+    case, case_category, case_status_change, enrollment, organisation, outcome, person, referral, region, volunteer,
+};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
 use crate::graphql::connection::{KeyValue, Listed, Ordering};
 use crate::graphql::guard::{self, reveal_case_narrative};
 use crate::graphql::ids::{self, NodeType};
-use crate::graphql::loaders::{self, Children};
+use crate::graphql::loaders::{self, Children, ChildrenWith, Joined};
 use crate::graphql::types::enums::{
     CaseSource, CaseStatus, ClosureReason, OrderDirection, PpksCategory, Urgency, stored,
 };
@@ -26,7 +28,20 @@ use crate::service::scope::Scoped;
 /// A social case: a person in need (in one or more PPKS categories) found by a PSM volunteer or
 /// reported to Dinsos, followed from report to closure.
 #[derive(Clone)]
-pub struct Case(pub case::Model);
+pub struct Case(pub case::Model, pub Joined<volunteer::Model>);
+
+impl From<case::Model> for Case {
+    fn from(row: case::Model) -> Self {
+        Case(row, Joined::Apart)
+    }
+}
+
+impl Case {
+    /// A case read with its reporting volunteer (see [`loaders::Joined`]).
+    pub fn with_volunteer((row, volunteer): (case::Model, Option<volunteer::Model>)) -> Self {
+        Case(row, Joined::Read(volunteer))
+    }
+}
 
 /// A social case: a person in need (in one or more PPKS categories) found by a PSM volunteer or
 /// reported to Dinsos, followed from report to closure.
@@ -99,7 +114,7 @@ impl Case {
     /// The PSM volunteer who reported the case; null when Dinsos staff reported it.
     async fn reporting_volunteer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Volunteer>> {
         match self.0.reporting_volunteer_id {
-            Some(id) => Ok(loaders::row::<volunteer::Entity>(ctx, id).await?.map(Volunteer)),
+            Some(id) => Ok(loaders::joined_row::<volunteer::Entity>(ctx, &self.1, id).await?.map(Volunteer)),
             None => Ok(None),
         }
     }
@@ -127,7 +142,11 @@ impl Case {
 
     /// Referrals of the case to partner organisations, oldest first.
     async fn referrals(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Referral>> {
-        Ok(loaders::children::<CaseReferrals>(ctx, self.0.id).await?.into_iter().map(Referral).collect())
+        if ctx.look_ahead().field("toOrganisation").exists() {
+            let rows = loaders::children_with::<organisation::Entity, CaseReferrals>(ctx, self.0.id).await?;
+            return Ok(rows.into_iter().map(Referral::with_organisation).collect());
+        }
+        Ok(loaders::children::<CaseReferrals>(ctx, self.0.id).await?.into_iter().map(Referral::from).collect())
     }
 
     /// What actually happened for the person, oldest first (separate from the case's status).
@@ -190,7 +209,7 @@ impl CaseStatusChange {
 
     /// The case that changed.
     async fn case(&self, ctx: &Context<'_>) -> async_graphql::Result<Case> {
-        Ok(Case(loaders::required_row::<case::Entity>(ctx, self.0.case_id).await?))
+        Ok(Case::from(loaders::required_row::<case::Entity>(ctx, self.0.case_id).await?))
     }
 }
 
@@ -220,6 +239,13 @@ case_children!(CaseStatusHistory, case_status_change, ChangedAt, "A case's statu
 case_children!(CaseEnrollments, enrollment, EnrolledAt, "A case's enrollments.");
 case_children!(CaseReferrals, referral, SentAt, "A case's referrals.");
 case_children!(CaseOutcomes, outcome, RecordedAt, "A case's outcomes.");
+
+/// A page that lists a case's referrals usually shows where each went.
+impl ChildrenWith<organisation::Entity> for CaseReferrals {
+    fn link() -> referral::Column {
+        referral::Column::ToOrganisationId
+    }
+}
 
 /// What cases can be ordered by.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]

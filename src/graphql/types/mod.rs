@@ -189,6 +189,27 @@ pub async fn root_page<E: crate::graphql::connection::Listed>(
     crate::graphql::connection::fetch_page::<E>(crate::graphql::guard::scoped(ctx)?, condition, &ordering, &page).await
 }
 
+/// [`root_page`] with the `J` row each listed row's `link` column points at, read by the same statement
+/// (see [`join_also`](crate::graphql::connection::join_also)).
+pub async fn root_page_with<E: crate::graphql::connection::Listed, J: crate::graphql::connection::Keyed>(
+    ctx: &Context<'_>,
+    condition: Condition,
+    ordering: crate::graphql::connection::Ordering<E::Sort>,
+    args: PageArgs,
+    link: E::Column,
+) -> AppResult<crate::graphql::connection::Connection<(E::Model, Option<J::Model>)>> {
+    let page = crate::graphql::connection::Page::parse(&args, &ordering, limits(ctx)?, cursor_key(ctx)?)?;
+    let scoped = crate::graphql::guard::scoped(ctx)?;
+    crate::graphql::connection::fetch_page_with::<E, J>(scoped, condition, &ordering, &page, link).await
+}
+
+/// Whether the connection field being resolved selects `field` on its nodes (under `nodes` or
+/// `edges { node }`, fragments included): then a page reads that relation in its own statement.
+pub fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
+    let look_ahead = ctx.look_ahead();
+    look_ahead.field("nodes").field(field).exists() || look_ahead.field("edges").field("node").field(field).exists()
+}
+
 /// Today's date in the city's time zone (WITA by default).
 pub fn city_today(ctx: &Context<'_>) -> AppResult<NaiveDate> {
     Ok(Utc::now().with_timezone(&config(ctx)?.city_offset()).date_naive())

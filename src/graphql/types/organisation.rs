@@ -20,6 +20,12 @@ use crate::service::scope::Scoped;
 #[derive(Clone)]
 pub struct Organisation(pub organisation::Model);
 
+impl From<organisation::Model> for Organisation {
+    fn from(row: organisation::Model) -> Self {
+        Organisation(row)
+    }
+}
+
 /// An organisation taking part in the programme: the city social service (Dinsos), a partner NGO, an
 /// LKS, a Puskesmas, a kelurahan office.
 #[Object]
@@ -75,7 +81,7 @@ impl Organisation {
             page_args(first, after, last, before),
         )?;
         let connection = loaders::nested_page::<ReceivedReferrals>(ctx, self.0.id, nested).await?;
-        Ok(ReferralConnection(connection.map(Referral)))
+        Ok(ReferralConnection(connection.map(Referral::from)))
     }
 
     /// When the organisation was registered.

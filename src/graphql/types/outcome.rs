@@ -24,6 +24,12 @@ use crate::service::scope::Scoped;
 #[derive(Clone)]
 pub struct Outcome(pub outcome::Model);
 
+impl From<outcome::Model> for Outcome {
+    fn from(row: outcome::Model) -> Self {
+        Outcome(row)
+    }
+}
+
 /// What actually happened for the person: "closed" is not "helped". Recorded by a volunteer, staff or a
 /// partner, and verified by Dinsos.
 #[Object]
@@ -75,13 +81,13 @@ impl Outcome {
 
     /// The case the outcome belongs to.
     async fn case(&self, ctx: &Context<'_>) -> async_graphql::Result<Case> {
-        Ok(Case(loaders::required_row::<case::Entity>(ctx, self.0.case_id).await?))
+        Ok(Case::from(loaders::required_row::<case::Entity>(ctx, self.0.case_id).await?))
     }
 
     /// The referral that led to it, when one did.
     async fn referral(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Referral>> {
         match self.0.referral_id {
-            Some(id) => Ok(loaders::row::<referral::Entity>(ctx, id).await?.map(Referral)),
+            Some(id) => Ok(loaders::row::<referral::Entity>(ctx, id).await?.map(Referral::from)),
             None => Ok(None),
         }
     }

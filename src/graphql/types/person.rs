@@ -23,6 +23,12 @@ use crate::service::scope::Scoped;
 #[derive(Clone)]
 pub struct Person(pub person::Model);
 
+impl From<person::Model> for Person {
+    fn from(row: person::Model) -> Self {
+        Person(row)
+    }
+}
+
 /// An age band, for dashboards that must not show exact birth dates.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AgeBand {
@@ -140,7 +146,7 @@ impl Person {
 
     /// Cases about this person, oldest first.
     async fn cases(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Case>> {
-        Ok(loaders::children::<PersonCases>(ctx, self.0.id).await?.into_iter().map(Case).collect())
+        Ok(loaders::children::<PersonCases>(ctx, self.0.id).await?.into_iter().map(Case::from).collect())
     }
 
     /// When the person was registered.

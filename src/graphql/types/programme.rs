@@ -22,6 +22,12 @@ use crate::service::scope::Scoped;
 #[derive(Clone)]
 pub struct Programme(pub programme::Model);
 
+impl From<programme::Model> for Programme {
+    fn from(row: programme::Model) -> Self {
+        Programme(row)
+    }
+}
+
 /// A programme run by Dinsos or a partner: house rehabilitation (RTLH), elderly accompaniment,
 /// proposals to the national welfare registry (DTSEN), local social assistance, training (Bimtek).
 #[Object]
@@ -173,7 +179,7 @@ impl Enrollment {
 
     /// The enrolled case.
     async fn case(&self, ctx: &Context<'_>) -> async_graphql::Result<Case> {
-        Ok(Case(loaders::required_row::<case::Entity>(ctx, self.0.case_id).await?))
+        Ok(Case::from(loaders::required_row::<case::Entity>(ctx, self.0.case_id).await?))
     }
 }
 

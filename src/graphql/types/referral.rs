@@ -9,7 +9,7 @@ use crate::error::AppResult;
 use crate::graphql::connection::{ChildOf, KeyValue, Listed, Ordering};
 use crate::graphql::guard;
 use crate::graphql::ids::{self, NodeType};
-use crate::graphql::loaders::{self, Children};
+use crate::graphql::loaders::{self, Children, Joined};
 use crate::graphql::types::case::Case;
 use crate::graphql::types::enums::{OrderDirection, ReferralReason, ReferralStatus, stored};
 use crate::graphql::types::organisation::Organisation;
@@ -21,7 +21,32 @@ use crate::service::scope::Scoped;
 /// A case sent from one organisation (usually Dinsos) to another (usually a partner NGO), which
 /// accepts or declines it and, once accepted, completes it.
 #[derive(Clone)]
-pub struct Referral(pub referral::Model);
+pub struct Referral(pub referral::Model, pub ReferralJoins);
+
+/// The to-one rows of a referral read with it (see [`loaders::Joined`]).
+#[derive(Clone, Default)]
+pub struct ReferralJoins {
+    case: Joined<case::Model>,
+    to_organisation: Joined<organisation::Model>,
+}
+
+impl From<referral::Model> for Referral {
+    fn from(row: referral::Model) -> Self {
+        Referral(row, ReferralJoins::default())
+    }
+}
+
+impl Referral {
+    /// A referral read with its case.
+    pub fn with_case((row, case): (referral::Model, Option<case::Model>)) -> Self {
+        Referral(row, ReferralJoins { case: Joined::Read(case), ..ReferralJoins::default() })
+    }
+
+    /// A referral read with its receiving organisation.
+    pub fn with_organisation((row, organisation): (referral::Model, Option<organisation::Model>)) -> Self {
+        Referral(row, ReferralJoins { to_organisation: Joined::Read(organisation), ..ReferralJoins::default() })
+    }
+}
 
 /// A case sent from one organisation (usually Dinsos) to another (usually a partner NGO), which
 /// accepts or declines it and, once accepted, completes it.
@@ -101,7 +126,7 @@ impl Referral {
 
     /// The referred case.
     async fn case(&self, ctx: &Context<'_>) -> async_graphql::Result<Case> {
-        Ok(Case(loaders::required_row::<case::Entity>(ctx, self.0.case_id).await?))
+        Ok(Case::from(loaders::required_joined_row::<case::Entity>(ctx, &self.1.case, self.0.case_id).await?))
     }
 
     /// The sending organisation.
@@ -112,7 +137,8 @@ impl Referral {
 
     /// The receiving organisation.
     async fn to_organisation(&self, ctx: &Context<'_>) -> async_graphql::Result<Organisation> {
-        Ok(Organisation(loaders::required_row::<organisation::Entity>(ctx, self.0.to_organisation_id).await?))
+        let (joined, key) = (&self.1.to_organisation, self.0.to_organisation_id);
+        Ok(Organisation(loaders::required_joined_row::<organisation::Entity>(ctx, joined, key).await?))
     }
 
     /// Every transition of the referral, oldest first; the first is the sending.
@@ -181,7 +207,7 @@ impl ReferralEvent {
 
     /// The referral.
     async fn referral(&self, ctx: &Context<'_>) -> async_graphql::Result<Referral> {
-        Ok(Referral(loaders::required_row::<referral::Entity>(ctx, self.0.referral_id).await?))
+        Ok(Referral::from(loaders::required_row::<referral::Entity>(ctx, self.0.referral_id).await?))
     }
 }
 

@@ -23,6 +23,12 @@ use crate::service::scope::Scoped;
 #[derive(Clone)]
 pub struct Volunteer(pub volunteer::Model);
 
+impl From<volunteer::Model> for Volunteer {
+    fn from(row: volunteer::Model) -> Self {
+        Volunteer(row)
+    }
+}
+
 /// A PSM volunteer (Pekerja Sosial Masyarakat: a community social worker) or another PSKS worker,
 /// who finds social cases in their neighbourhood and follows them with Dinsos.
 #[Object]
@@ -119,7 +125,7 @@ impl Volunteer {
             page_args(first, after, last, before),
         )?;
         let connection = loaders::nested_page::<ReportedCases>(ctx, self.0.id, nested).await?;
-        Ok(CaseConnection(connection.map(Case)))
+        Ok(CaseConnection(connection.map(Case::from)))
     }
 
     /// When the volunteer was registered.
