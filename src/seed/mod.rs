@@ -284,23 +284,24 @@ const BULK_TABLES: &[&str] = &[
 struct Deferred {
     /// `CREATE [UNIQUE] INDEX` statements of indexes that back no constraint.
     indexes: Vec<String>,
-    /// `ALTER TABLE .. ADD CONSTRAINT .. UNIQUE` statements.
-    unique: Vec<String>,
+    /// `ALTER TABLE .. ADD CONSTRAINT .. PRIMARY KEY | UNIQUE` statements.
+    keys: Vec<String>,
     /// Foreign keys: table, constraint name, definition.
     foreign_keys: Vec<(String, String, String)>,
 }
 
 impl Deferred {
     fn len(&self) -> usize {
-        self.indexes.len() + self.unique.len() + self.foreign_keys.len()
+        self.indexes.len() + self.keys.len() + self.foreign_keys.len()
     }
 }
 
-/// Drops the foreign keys, unique constraints and indexes of the bulk tables (all but their primary
-/// keys), and returns what recreates them. Building an index once over a full table, and checking a
-/// foreign key once with a join, is several times cheaper than doing both row by row (pg_restore loads
-/// the same way). Primary keys and CHECK constraints stay; every unique index is checked and every
-/// foreign key validated when it returns.
+/// Drops the foreign keys, primary keys, unique constraints and indexes of the bulk tables, and returns
+/// what recreates them. Building an index once over a full table, and checking a foreign key once with
+/// a join, is several times cheaper than doing both row by row (pg_restore loads the same way); a
+/// primary key of random UUIDs, kept during the load, took a random page write per row. CHECK and NOT
+/// NULL constraints stay; every key is checked and every foreign key validated when it returns. Only
+/// the bulk tables reference the bulk tables, so no other table's foreign key stands in the way.
 async fn defer_indexes_and_foreign_keys(db: &DatabaseConnection) -> Result<Deferred, DbErr> {
     let tables = BULK_TABLES.iter().map(|table| format!("'{table}'")).collect::<Vec<_>>().join(", ");
     let indexes = db
@@ -315,7 +316,7 @@ async fn defer_indexes_and_foreign_keys(db: &DatabaseConnection) -> Result<Defer
             ),
         ))
         .await?;
-    // Unique constraints first: they come back before the foreign keys.
+    // Foreign keys first: the keys they reference cannot go while they stand.
     let constraints = db
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
@@ -323,8 +324,8 @@ async fn defer_indexes_and_foreign_keys(db: &DatabaseConnection) -> Result<Defer
                 "SELECT c.conname, c.contype::text AS kind, t.relname, pg_get_constraintdef(c.oid) AS definition \
                  FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid \
                  JOIN pg_namespace n ON n.oid = t.relnamespace \
-                 WHERE c.contype IN ('f', 'u') AND n.nspname = current_schema() AND t.relname IN ({tables}) \
-                 ORDER BY c.contype DESC, c.conname"
+                 WHERE c.contype IN ('f', 'u', 'p') AND n.nspname = current_schema() AND t.relname IN ({tables}) \
+                 ORDER BY c.contype = 'f' DESC, c.conname"
             ),
         ))
         .await?;
@@ -341,8 +342,8 @@ async fn defer_indexes_and_foreign_keys(db: &DatabaseConnection) -> Result<Defer
         let table: String = row.try_get("", "relname")?;
         let definition: String = row.try_get("", "definition")?;
         db.execute_unprepared(&format!("ALTER TABLE {} DROP CONSTRAINT {}", quote(&table), quote(&name))).await?;
-        if kind == "u" {
-            deferred.unique.push(format!("ALTER TABLE {} ADD CONSTRAINT {} {definition}", quote(&table), quote(&name)));
+        if kind != "f" {
+            deferred.keys.push(format!("ALTER TABLE {} ADD CONSTRAINT {} {definition}", quote(&table), quote(&name)));
         } else {
             deferred.foreign_keys.push((quote(&table), quote(&name), definition));
         }
@@ -369,16 +370,14 @@ async fn rebuild_indexes(db: &DatabaseConnection, deferred: &Deferred, progress:
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    // Keys first (the foreign keys need them), then the other indexes. Two builds at a time already keep
+    // both cores busy: no parallel workers on top.
     let build_indexes = deferred
-        .indexes
+        .keys
         .iter()
-        // Two builds at a time already keep both cores busy: no parallel workers on top.
+        .chain(&deferred.indexes)
         .map(|definition| (vec![INDEX_SETTINGS.to_owned(), definition.clone()], true));
     two_at_a_time(db, build_indexes.collect(), &bar).await?;
-    for definition in &deferred.unique {
-        db.execute_unprepared(definition).await?;
-        bar.inc(1);
-    }
     for (table, name, definition) in &deferred.foreign_keys {
         db.execute_unprepared(&format!("ALTER TABLE {table} ADD CONSTRAINT {name} {definition} NOT VALID")).await?;
     }
