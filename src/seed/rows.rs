@@ -277,52 +277,70 @@ pub(super) enum Load {
     Copies(Vec<CopyRows>),
 }
 
-/// Rows of one table in PostgreSQL's COPY text format, with the statement that loads them.
+/// Rows of one table in PostgreSQL's binary COPY format, with the statement that loads them.
 pub(super) struct CopyRows {
-    /// `COPY table (columns) FROM STDIN`.
+    /// `COPY table (columns) FROM STDIN (FORMAT binary)`.
     pub(super) statement: String,
-    /// One line per row, values separated by tabs.
+    /// The header, one tuple per row, the trailer.
     pub(super) data: Vec<u8>,
 }
 
+/// Start of every binary COPY stream: the signature, no flags, no header extension.
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// Microseconds and days from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+const POSTGRES_EPOCH_DAYS: i64 = 10_957;
+
 impl Rows {
-    /// The rows in COPY text format (PostgreSQL): about three times less work for the server than the same
-    /// rows as bound INSERT parameters, and no statement size limit.
+    /// The rows in binary COPY format (PostgreSQL): no statement size limit, and nothing for the server
+    /// to parse (in text format, parsing UUIDs, instants and numbers took a fifth of the load's CPU).
     pub(super) fn into_copy(self) -> Result<CopyRows, DbErr> {
+        let table = self.table.name;
         let width = self.table.columns.len();
-        let mut text = String::with_capacity(self.values.len() * 16);
-        for (index, value) in self.values.iter().enumerate() {
-            copy_value(&mut text, value)
-                .map_err(|kind| DbErr::Custom(format!("seed value of {} for COPY: {kind}", self.table.name)))?;
-            text.push(if (index + 1) % width == 0 { '\n' } else { '\t' });
+        let fields =
+            i16::try_from(width).map_err(|_| DbErr::Custom(format!("seed rows of {table}: too many columns")))?;
+        let mut data = Vec::with_capacity(COPY_HEADER.len() + self.values.len() * 12 + 2);
+        data.extend_from_slice(COPY_HEADER);
+        for row in self.values.chunks(width) {
+            data.extend_from_slice(&fields.to_be_bytes());
+            for value in row {
+                copy_value(&mut data, value)
+                    .map_err(|kind| DbErr::Custom(format!("seed value of {table} for COPY: {kind}")))?;
+            }
         }
-        let statement = format!("COPY {} ({}) FROM STDIN", self.table.name, self.table.columns.join(", "));
-        Ok(CopyRows { statement, data: text.into_bytes() })
+        data.extend_from_slice(&(-1i16).to_be_bytes());
+        let statement = format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", self.table.columns.join(", "));
+        Ok(CopyRows { statement, data })
     }
 }
 
-/// Appends `value` in COPY text format: `\N` for NULL, text with backslash, tab and line breaks escaped.
-fn copy_value(out: &mut String, value: &Value) -> Result<(), &'static str> {
-    use std::fmt::Write;
-    let written = match value {
-        Value::Bool(Some(value)) => {
-            out.push(if *value { 't' } else { 'f' });
-            Ok(())
+/// Appends `value` as one field of a binary COPY tuple: its length, then its bytes in the column type's
+/// binary form (a length of -1 for NULL). Integers go as the width their Rust type has, so each must
+/// match its column's (`i32` for `integer`, `i64` for `bigint`): PostgreSQL refuses any other.
+fn copy_value(out: &mut Vec<u8>, value: &Value) -> Result<(), &'static str> {
+    let mut field = |bytes: &[u8]| -> Result<(), &'static str> {
+        let length = i32::try_from(bytes.len()).map_err(|_| "a value over 2 GiB")?;
+        out.extend_from_slice(&length.to_be_bytes());
+        out.extend_from_slice(bytes);
+        Ok(())
+    };
+    match value {
+        Value::Bool(Some(value)) => field(&[u8::from(*value)]),
+        Value::SmallInt(Some(value)) => field(&value.to_be_bytes()),
+        Value::Int(Some(value)) => field(&value.to_be_bytes()),
+        Value::BigInt(Some(value)) => field(&value.to_be_bytes()),
+        Value::Double(Some(value)) if value.is_finite() => field(&value.to_be_bytes()),
+        Value::String(Some(value)) => field(value.as_bytes()),
+        Value::Uuid(Some(value)) => field(value.as_bytes()),
+        Value::ChronoDate(Some(value)) => {
+            let days = i32::try_from(value.num_days_from_ce() as i64 - 719_163 - POSTGRES_EPOCH_DAYS)
+                .map_err(|_| "a date out of range")?;
+            field(&days.to_be_bytes())
         }
-        Value::SmallInt(Some(value)) => write!(out, "{value}"),
-        Value::Int(Some(value)) => write!(out, "{value}"),
-        Value::BigInt(Some(value)) => write!(out, "{value}"),
-        Value::Double(Some(value)) if value.is_finite() => write!(out, "{value}"),
-        Value::String(Some(value)) => {
-            copy_text(out, value);
-            Ok(())
-        }
-        Value::Uuid(Some(value)) => write!(out, "{}", value.hyphenated()),
-        Value::ChronoDate(Some(value)) => write!(out, "{}", value.format("%Y-%m-%d")),
-        Value::ChronoDateTimeUtc(Some(value)) => write!(out, "{}", value.format("%Y-%m-%d %H:%M:%S%.f+00")),
-        Value::Json(Some(value)) => {
-            copy_text(out, &value.to_string());
-            Ok(())
+        // The seed's instants are whole seconds, so microseconds hold them exactly.
+        Value::ChronoDateTimeUtc(Some(value)) => {
+            field(&(value.timestamp_micros() - POSTGRES_EPOCH_MICROS).to_be_bytes())
         }
         Value::Bool(None)
         | Value::SmallInt(None)
@@ -332,25 +350,10 @@ fn copy_value(out: &mut String, value: &Value) -> Result<(), &'static str> {
         | Value::String(None)
         | Value::Uuid(None)
         | Value::ChronoDate(None)
-        | Value::ChronoDateTimeUtc(None)
-        | Value::Json(None) => {
-            out.push_str("\\N");
+        | Value::ChronoDateTimeUtc(None) => {
+            out.extend_from_slice(&(-1i32).to_be_bytes());
             Ok(())
         }
-        _ => return Err("a type the seed does not write"),
-    };
-    written.map_err(|_| "formatting failed")
-}
-
-/// Appends `text` with the characters COPY's text format gives a meaning escaped.
-fn copy_text(out: &mut String, text: &str) {
-    for character in text.chars() {
-        match character {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            other => out.push(other),
-        }
+        _ => Err("a type the seed does not write"),
     }
 }

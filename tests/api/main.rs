@@ -32,6 +32,7 @@ mod privacy;
 mod programme_stats;
 mod schema;
 mod scope;
+mod seed;
 mod shutdown;
 mod stats;
 mod suppression;
