@@ -478,7 +478,7 @@ pub async fn fetch_page_with<E: Listed, J: Keyed>(
     link: E::Column,
 ) -> AppResult<Connection<(E::Model, Option<J::Model>)>> {
     let (select, total) = page_statement::<E>(scoped, condition, ordering, page);
-    let rows = join_also::<E, J>(scoped, select, link).all(scoped.db()).await?;
+    let rows = all_joined(scoped, join_also::<E, J>(scoped, select, link)).await?;
     Ok(assemble::<E, _>(rows, ordering, page, total, |(row, _)| row))
 }
 
@@ -496,6 +496,17 @@ pub fn join_also<E: EntityTrait, J: Keyed>(scoped: &Scoped, select: Select<E>, l
     let mut select = select;
     QueryTrait::query(&mut select).join(JoinType::LeftJoin, J::default(), on);
     select.select_also(J::default())
+}
+
+/// The rows of a [`join_also`] statement. The joined row is absent only when the join found none (its
+/// columns all NULL): a joined row that does not decode is an error, as it would be through its loader,
+/// never an absent row.
+pub async fn all_joined<E: EntityTrait, J: EntityTrait>(
+    scoped: &Scoped,
+    select: SelectTwo<E, J>,
+) -> Result<Vec<(E::Model, Option<J::Model>)>, sea_orm::DbErr> {
+    let rows = select.into_model::<E::Model, Option<J::Model>>().all(scoped.db()).await?;
+    Ok(rows.into_iter().map(|(row, joined)| (row, joined.flatten())).collect())
 }
 
 /// A relation from a parent to the child rows a nested connection lists.

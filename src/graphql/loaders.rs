@@ -26,8 +26,8 @@ use uuid::Uuid;
 use crate::error::{AppError, AppResult};
 use crate::graphql::batch::Batches;
 use crate::graphql::connection::{
-    ChildOf, Connection, CountSource, Keyed, Listed, NestedArgs, count_children, fetch_nested_pages, join_also,
-    nested_connection,
+    ChildOf, Connection, CountSource, Keyed, Listed, NestedArgs, all_joined, count_children, fetch_nested_pages,
+    join_also, nested_connection,
 };
 use crate::service::scope::{Guarded, Scoped};
 
@@ -162,7 +162,7 @@ impl<J: Keyed, R: ChildrenWith<J>> Loader<R::ParentKey> for ChildrenWithLoader<R
 
     async fn load(&self, keys: &[R::ParentKey]) -> Result<HashMap<R::ParentKey, Self::Value>, Self::Error> {
         let select = join_also::<R::Entity, J>(&self.scoped, children_of::<R>(&self.scoped, keys), R::link());
-        let rows = select.all(self.scoped.db()).await.map_err(|e| Arc::new(AppError::from(e)))?;
+        let rows = all_joined(&self.scoped, select).await.map_err(|e| Arc::new(AppError::from(e)))?;
         Ok(by_parent(keys, rows, |(row, _)| R::parent_of(row)))
     }
 }

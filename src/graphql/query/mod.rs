@@ -5,6 +5,10 @@ use async_graphql::MergedObject;
 /// Declares the root fields of a noun: its connection (`filter`, `orderBy`, `first`/`after`/`last`/
 /// `before`) and the lookup of one row by global id. The lookup is nullable, as in Relay and GitHub:
 /// an unknown id, or one outside the caller's rows, is null with a `NOT_FOUND` error at its path.
+///
+/// With `join: "field" => Entity, link column, constructor`, a page whose nodes select `field` (a to-one
+/// relation) reads its row in the page's own statement, under that entity's scope (see
+/// [`join_also`](crate::graphql::connection::join_also)), and builds each node with `constructor`.
 macro_rules! root_fields {
     (
         $query:ident, $entity:path => $node:ident, $node_type:ident,
