@@ -26,15 +26,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 use sea_orm::sea_query::{Alias, Asterisk, Expr, JoinType, Order, Query, SelectStatement, UnionType, WindowStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait, FromQueryResult, IdenStatic, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Select, SelectTwo, Value,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait, FromQueryResult, IdenStatic, Iterable,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, SelectTwo, Value,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
-use crate::service::scope::Scoped;
+use crate::service::scope::{Guarded, Scoped};
 
 /// A value of a sort or key column, as carried inside a cursor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -507,6 +507,77 @@ pub async fn all_joined<E: EntityTrait, J: EntityTrait>(
 ) -> Result<Vec<(E::Model, Option<J::Model>)>, sea_orm::DbErr> {
     let rows = select.into_model::<E::Model, Option<J::Model>>().all(scoped.db()).await?;
     Ok(rows.into_iter().map(|(row, joined)| (row, joined.flatten())).collect())
+}
+
+/// One row of a page read with [`fetch_page_with_children`]: the listed row, its `J` row when the
+/// page joined one (`None` inside: absent, or hidden from the caller), and its `C` children.
+pub type WithChildren<E, J, C> =
+    (<E as EntityTrait>::Model, Option<Option<<J as EntityTrait>::Model>>, Vec<<C as EntityTrait>::Model>);
+
+/// [`fetch_page`] with every `C` child of each listed row (those the caller may see, in `order`), and,
+/// when `link` is given, the `J` row it points at (see [`join_also`]): one statement in all. The page
+/// is limited first, in a subquery named as the table, and joined after, so that the limit counts listed
+/// rows, not rows times children; each child's scope for the caller is in its join's `ON` clause, as
+/// the joined row's is.
+pub async fn fetch_page_with_children<E: Listed, J: Keyed, C: Guarded>(
+    scoped: &Scoped,
+    condition: Condition,
+    ordering: &Ordering<E::Sort>,
+    page: &Page,
+    link: Option<E::Column>,
+    children: (C::Column, C::Column),
+) -> AppResult<Connection<WithChildren<E, J, C>>> {
+    let (parent, order_column) = children;
+    let filtered = scoped.find::<E>().filter(condition);
+    let total = Arc::new(StatementCount(filtered.clone().into_query()));
+    let (select, order) = ordered(filtered, ordering, page);
+    let listed = select.limit(page.limit + 1).into_query();
+
+    let mut statement = Query::select();
+    statement.from_subquery(listed, E::default());
+    for column in E::Column::iter() {
+        statement.expr_as(Expr::col((E::default(), column)), Alias::new(format!("A_{}", column.as_str())));
+    }
+    if let Some(link) = link {
+        let on = Condition::all()
+            .add(Expr::col((J::default(), J::key_column())).equals((E::default(), link)))
+            .add(scoped.condition::<J>());
+        statement.join(JoinType::LeftJoin, J::default(), on);
+        for column in J::Column::iter() {
+            statement.expr_as(Expr::col((J::default(), column)), Alias::new(format!("B_{}", column.as_str())));
+        }
+    }
+    let on = Condition::all()
+        .add(Expr::col((C::default(), parent)).equals((E::default(), E::key_column())))
+        .add(scoped.condition::<C>());
+    statement.join(JoinType::LeftJoin, C::default(), on);
+    for column in C::Column::iter() {
+        statement.expr_as(Expr::col((C::default(), column)), Alias::new(format!("C_{}", column.as_str())));
+    }
+    let sort = E::sort_column(ordering.sort);
+    if sort.as_str() != E::key_column().as_str() {
+        statement.order_by((E::default(), sort), order.clone());
+    }
+    statement.order_by((E::default(), E::key_column()), order).order_by((C::default(), order_column), Order::Asc);
+
+    let db = scoped.db();
+    let mut rows: Vec<WithChildren<E, J, C>> = Vec::new();
+    for result in db.query_all(&statement).await? {
+        let listed = E::Model::from_query_result(&result, "A_")?;
+        let child = Option::<C::Model>::from_query_result(&result, "C_")?;
+        let same = rows.last().is_some_and(|(last, _, _)| E::key(last) == E::key(&listed));
+        if !same {
+            let joined = match link {
+                Some(_) => Some(Option::<J::Model>::from_query_result(&result, "B_")?),
+                None => None,
+            };
+            rows.push((listed, joined, Vec::new()));
+        }
+        if let (Some(child), Some((_, _, children))) = (child, rows.last_mut()) {
+            children.push(child);
+        }
+    }
+    Ok(assemble::<E, _>(rows, ordering, page, total, |(row, _, _)| row))
 }
 
 /// A relation from a parent to the child rows a nested connection lists.

@@ -1,14 +1,14 @@
 //! Root fields for cases.
 
 use async_graphql::{Context, ID, Object};
-use entity::{case, volunteer};
+use entity::{case, outcome, volunteer};
 use sea_orm::{ColumnTrait, QueryFilter};
 
 use crate::error::AppError;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders;
 use crate::graphql::types::case::{Case, CaseConnection, CaseFilter, CaseOrder};
-use crate::graphql::types::{db, nodes_select, page_args, root_page, root_page_with};
+use crate::graphql::types::{db, nodes_select, page_args, root_page, root_page_with, root_page_with_children};
 
 #[derive(Default)]
 pub struct CaseQuery;
@@ -33,6 +33,15 @@ impl CaseQuery {
     ) -> async_graphql::Result<CaseConnection> {
         let condition = filter.unwrap_or_default().condition(crate::graphql::guard::scoped(ctx)?)?;
         let (ordering, args) = (CaseOrder::ordering(order_by), page_args(first, after, last, before));
+        if nodes_select(ctx, "outcomes") {
+            let link = nodes_select(ctx, "reportingVolunteer").then_some(case::Column::ReportingVolunteerId);
+            let outcomes = (outcome::Column::CaseId, outcome::Column::RecordedAt);
+            let connection = root_page_with_children::<case::Entity, volunteer::Entity, outcome::Entity>(
+                ctx, condition, ordering, args, link, outcomes,
+            )
+            .await?;
+            return Ok(CaseConnection(connection.map(Case::with_outcomes)));
+        }
         if nodes_select(ctx, "reportingVolunteer") {
             let link = case::Column::ReportingVolunteerId;
             let connection =

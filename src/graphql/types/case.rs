@@ -28,18 +28,34 @@ use crate::service::scope::Scoped;
 /// A social case: a person in need (in one or more PPKS categories) found by a PSM volunteer or
 /// reported to Dinsos, followed from report to closure.
 #[derive(Clone)]
-pub struct Case(pub case::Model, pub Joined<volunteer::Model>);
+pub struct Case(pub case::Model, pub CaseJoins);
+
+/// What was read with a case by the statement that read it (see [`loaders::Joined`]).
+#[derive(Clone, Default)]
+pub struct CaseJoins {
+    volunteer: Joined<volunteer::Model>,
+    /// Every outcome of the case the caller may see, oldest first; `None` when not read with it.
+    outcomes: Option<Vec<outcome::Model>>,
+}
 
 impl From<case::Model> for Case {
     fn from(row: case::Model) -> Self {
-        Case(row, Joined::Apart)
+        Case(row, CaseJoins::default())
     }
 }
 
 impl Case {
-    /// A case read with its reporting volunteer (see [`loaders::Joined`]).
+    /// A case read with its reporting volunteer.
     pub fn with_volunteer((row, volunteer): (case::Model, Option<volunteer::Model>)) -> Self {
-        Case(row, Joined::Read(volunteer))
+        Case(row, CaseJoins { volunteer: Joined::Read(volunteer), ..CaseJoins::default() })
+    }
+
+    /// A case read with its outcomes, and with its reporting volunteer when that was joined too.
+    pub fn with_outcomes(
+        (row, volunteer, outcomes): (case::Model, Option<Option<volunteer::Model>>, Vec<outcome::Model>),
+    ) -> Self {
+        let volunteer = volunteer.map_or(Joined::Apart, Joined::Read);
+        Case(row, CaseJoins { volunteer, outcomes: Some(outcomes) })
     }
 }
 
@@ -114,7 +130,7 @@ impl Case {
     /// The PSM volunteer who reported the case; null when Dinsos staff reported it.
     async fn reporting_volunteer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Volunteer>> {
         match self.0.reporting_volunteer_id {
-            Some(id) => Ok(loaders::joined_row::<volunteer::Entity>(ctx, &self.1, id).await?.map(Volunteer)),
+            Some(id) => Ok(loaders::joined_row::<volunteer::Entity>(ctx, &self.1.volunteer, id).await?.map(Volunteer)),
             None => Ok(None),
         }
     }
@@ -151,6 +167,9 @@ impl Case {
 
     /// What actually happened for the person, oldest first (separate from the case's status).
     async fn outcomes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Outcome>> {
+        if let Some(outcomes) = &self.1.outcomes {
+            return Ok(outcomes.iter().cloned().map(Outcome).collect());
+        }
         Ok(loaders::children::<CaseOutcomes>(ctx, self.0.id).await?.into_iter().map(Outcome).collect())
     }
 

@@ -203,6 +203,27 @@ pub async fn root_page_with<E: crate::graphql::connection::Listed, J: crate::gra
     crate::graphql::connection::fetch_page_with::<E, J>(scoped, condition, &ordering, &page, link).await
 }
 
+/// [`root_page`] with each listed row's `C` children (`children`: their parent column and their order)
+/// and, when `link` is given, its `J` row, all in one statement (see
+/// [`fetch_page_with_children`](crate::graphql::connection::fetch_page_with_children)).
+pub async fn root_page_with_children<
+    E: crate::graphql::connection::Listed,
+    J: crate::graphql::connection::Keyed,
+    C: crate::service::scope::Guarded,
+>(
+    ctx: &Context<'_>,
+    condition: Condition,
+    ordering: crate::graphql::connection::Ordering<E::Sort>,
+    args: PageArgs,
+    link: Option<E::Column>,
+    children: (C::Column, C::Column),
+) -> AppResult<crate::graphql::connection::Connection<crate::graphql::connection::WithChildren<E, J, C>>> {
+    let page = crate::graphql::connection::Page::parse(&args, &ordering, limits(ctx)?, cursor_key(ctx)?)?;
+    let scoped = crate::graphql::guard::scoped(ctx)?;
+    crate::graphql::connection::fetch_page_with_children::<E, J, C>(scoped, condition, &ordering, &page, link, children)
+        .await
+}
+
 /// Whether the connection field being resolved selects `field` on its nodes (under `nodes` or
 /// `edges { node }`, fragments included): then a page reads that relation in its own statement.
 pub fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
