@@ -8,7 +8,8 @@
 //!
 //! A to-one relation that a list selects on every row (a case's reporting volunteer on a page of cases)
 //! need not wait for a loader at all: the list's statement joins it under its own scope (see
-//! [`join_also`]) and each node carries it as [`Joined`].
+//! [`join_also`]) and each node carries it as [`Joined`]. A page of cases that selects their outcomes
+//! reads them the same way (`connection::fetch_page_with_children`).
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;

@@ -303,6 +303,11 @@ db_test!(outcomes_ride_in_the_page_statement_under_their_own_scope, |db| async m
         if std::ptr::eq(viewer, &staff) {
             assert_eq!(nodes.len(), 80, "the limit counted outcomes, not cases");
         }
+        let plain_nodes = plain["cases"]["nodes"].as_array().expect("nodes");
+        for (node, plain_node) in nodes.iter().zip(plain_nodes) {
+            // The volunteer joined beside the outcomes is the one joined alone (null for the partner).
+            assert_eq!(node["reportingVolunteer"], plain_node["reportingVolunteer"], "{}", node["id"]);
+        }
         let ids: Vec<&Value> = nodes.iter().map(|node| &node["id"]).collect();
         let plain_ids: Vec<&Value> =
             plain["cases"]["nodes"].as_array().expect("nodes").iter().map(|n| &n["id"]).collect();
