@@ -291,6 +291,8 @@ const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// Microseconds and days from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
 const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
 const POSTGRES_EPOCH_DAYS: i64 = 10_957;
+/// chrono's day number (from 0001-01-01 as day 1) of the Unix epoch.
+const UNIX_EPOCH_DAY_FROM_CE: i64 = 719_163;
 
 impl Rows {
     /// The rows in binary COPY format (PostgreSQL): no statement size limit, and nothing for the server
@@ -334,8 +336,9 @@ fn copy_value(out: &mut Vec<u8>, value: &Value) -> Result<(), &'static str> {
         Value::String(Some(value)) => field(value.as_bytes()),
         Value::Uuid(Some(value)) => field(value.as_bytes()),
         Value::ChronoDate(Some(value)) => {
-            let days = i32::try_from(value.num_days_from_ce() as i64 - 719_163 - POSTGRES_EPOCH_DAYS)
-                .map_err(|_| "a date out of range")?;
+            let days =
+                i32::try_from(i64::from(value.num_days_from_ce()) - UNIX_EPOCH_DAY_FROM_CE - POSTGRES_EPOCH_DAYS)
+                    .map_err(|_| "a date out of range")?;
             field(&days.to_be_bytes())
         }
         // The seed's instants are whole seconds, so microseconds hold them exactly.
