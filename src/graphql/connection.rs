@@ -27,7 +27,7 @@ use futures_util::future::BoxFuture;
 use sea_orm::sea_query::{Alias, Asterisk, Expr, JoinType, Order, Query, SelectStatement, UnionType, WindowStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait, FromQueryResult, IdenStatic, Iterable,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, SelectTwo, Value,
+    PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, SelectTwo, Value,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -443,17 +443,17 @@ fn assemble<E: Listed, T>(
 }
 
 /// The statement of one page of a root connection (limited to one row more than the page, to tell
-/// whether more follow), and its `totalCount`.
+/// whether more follow), its `totalCount`, and the direction it reads in.
 fn page_statement<E: Listed>(
     scoped: &Scoped,
     condition: Condition,
     ordering: &Ordering<E::Sort>,
     page: &Page,
-) -> (Select<E>, Arc<dyn CountSource>) {
+) -> (Select<E>, Arc<dyn CountSource>, Order) {
     let filtered = scoped.find::<E>().filter(condition);
     let total = Arc::new(StatementCount(filtered.clone().into_query()));
-    let (select, _) = ordered(filtered, ordering, page);
-    (select.limit(page.limit + 1), total)
+    let (select, order) = ordered(filtered, ordering, page);
+    (select.limit(page.limit + 1), total, order)
 }
 
 /// Fetches one page of a root connection: one SQL statement (plus one for `totalCount` if asked).
@@ -463,7 +463,7 @@ pub async fn fetch_page<E: Listed>(
     ordering: &Ordering<E::Sort>,
     page: &Page,
 ) -> AppResult<Connection<E::Model>> {
-    let (select, total) = page_statement::<E>(scoped, condition, ordering, page);
+    let (select, total, _) = page_statement::<E>(scoped, condition, ordering, page);
     let rows = select.all(scoped.db()).await?;
     Ok(assemble::<E, _>(rows, ordering, page, total, |row| row))
 }
@@ -477,7 +477,7 @@ pub async fn fetch_page_with<E: Listed, J: Keyed>(
     page: &Page,
     link: E::Column,
 ) -> AppResult<Connection<(E::Model, Option<J::Model>)>> {
-    let (select, total) = page_statement::<E>(scoped, condition, ordering, page);
+    let (select, total, _) = page_statement::<E>(scoped, condition, ordering, page);
     let rows = all_joined(scoped, join_also::<E, J>(scoped, select, link)).await?;
     Ok(assemble::<E, _>(rows, ordering, page, total, |(row, _)| row))
 }
@@ -490,12 +490,17 @@ pub async fn fetch_page_with<E: Listed, J: Keyed>(
 /// Only for entities read by the default [`Keyed::by_keys`] (a scoped select): regions, read from the
 /// process's directory, are never joined.
 pub fn join_also<E: EntityTrait, J: Keyed>(scoped: &Scoped, select: Select<E>, link: E::Column) -> SelectTwo<E, J> {
-    let on = Condition::all()
-        .add(Expr::col((J::default(), J::key_column())).equals((E::default(), link)))
-        .add(scoped.condition::<J>());
     let mut select = select;
-    QueryTrait::query(&mut select).join(JoinType::LeftJoin, J::default(), on);
+    QueryTrait::query(&mut select).join(JoinType::LeftJoin, J::default(), joined_on::<E, J>(scoped, link));
     select.select_also(J::default())
+}
+
+/// The `ON` clause joining the `J` row that `link` (a column of `E`) points at, among the rows of `J`
+/// the caller may see.
+fn joined_on<E: EntityTrait, J: Keyed>(scoped: &Scoped, link: E::Column) -> Condition {
+    Condition::all()
+        .add(Expr::col((J::default(), J::key_column())).equals((E::default(), link)))
+        .add(scoped.condition::<J>())
 }
 
 /// The rows of a [`join_also`] statement. The joined row is absent only when the join found none (its
@@ -528,21 +533,15 @@ pub async fn fetch_page_with_children<E: Listed, J: Keyed, C: Guarded>(
     children: (C::Column, C::Column),
 ) -> AppResult<Connection<WithChildren<E, J, C>>> {
     let (parent, order_column) = children;
-    let filtered = scoped.find::<E>().filter(condition);
-    let total = Arc::new(StatementCount(filtered.clone().into_query()));
-    let (select, order) = ordered(filtered, ordering, page);
-    let listed = select.limit(page.limit + 1).into_query();
+    let (listed, total, order) = page_statement::<E>(scoped, condition, ordering, page);
 
     let mut statement = Query::select();
-    statement.from_subquery(listed, E::default());
+    statement.from_subquery(listed.into_query(), E::default());
     for column in E::Column::iter() {
         statement.expr_as(Expr::col((E::default(), column)), Alias::new(format!("A_{}", column.as_str())));
     }
     if let Some(link) = link {
-        let on = Condition::all()
-            .add(Expr::col((J::default(), J::key_column())).equals((E::default(), link)))
-            .add(scoped.condition::<J>());
-        statement.join(JoinType::LeftJoin, J::default(), on);
+        statement.join(JoinType::LeftJoin, J::default(), joined_on::<E, J>(scoped, link));
         for column in J::Column::iter() {
             statement.expr_as(Expr::col((J::default(), column)), Alias::new(format!("B_{}", column.as_str())));
         }
@@ -559,6 +558,10 @@ pub async fn fetch_page_with_children<E: Listed, J: Keyed, C: Guarded>(
         statement.order_by((E::default(), sort), order.clone());
     }
     statement.order_by((E::default(), E::key_column()), order).order_by((C::default(), order_column), Order::Asc);
+    // Children with equal order values come in key order, as their loader lists them.
+    for key in C::PrimaryKey::iter() {
+        statement.order_by((C::default(), key.into_column()), Order::Asc);
+    }
 
     let db = scoped.db();
     let mut rows: Vec<WithChildren<E, J, C>> = Vec::new();

@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, Loader};
 use futures_util::future::BoxFuture;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, Iterable, PrimaryKeyToColumn, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
@@ -123,9 +123,14 @@ impl<R: Children> Loader<R::ParentKey> for ChildrenLoader<R> {
     }
 }
 
-/// The children of these parents that the caller may see, in the relation's order.
+/// The children of these parents that the caller may see, in the relation's order (equal values in key
+/// order, so that every way of reading them lists them alike).
 fn children_of<R: Children>(scoped: &Scoped, keys: &[R::ParentKey]) -> sea_orm::Select<R::Entity> {
-    scoped.find::<R::Entity>().filter(R::parent_column().is_in(keys.iter().cloned())).order_by_asc(R::order_column())
+    let select = scoped
+        .find::<R::Entity>()
+        .filter(R::parent_column().is_in(keys.iter().cloned()))
+        .order_by_asc(R::order_column());
+    <R::Entity as EntityTrait>::PrimaryKey::iter().fold(select, |select, key| select.order_by_asc(key.into_column()))
 }
 
 /// Rows grouped under their parent's key, every key present (with no rows when it has none).

@@ -287,7 +287,7 @@ db_test!(outcomes_ride_in_the_page_statement_under_their_own_scope, |db| async m
     let staff = Viewer::with_role(entity::enums::Role::Staff);
     let partner = Viewer::partner(crate::support::partners_by_referrals(&db).await[0]);
     let lookup = "query($id: ID!) { node(id: $id) { ... on Case { outcomes { id outcomeType recordedAt } } } }";
-    let mut staff_outcomes = 0;
+    let (mut staff_outcomes, mut hidden_from_partner) = (0, 0);
     for (viewer, order) in [(&staff, "ASC"), (&staff, "DESC"), (&partner, "ASC")] {
         let page = |fields: &str| {
             format!(
@@ -315,12 +315,18 @@ db_test!(outcomes_ride_in_the_page_statement_under_their_own_scope, |db| async m
         for node in &nodes {
             let one = db.data_as(viewer, lookup, json!({ "id": node["id"] })).await;
             assert_eq!(node["outcomes"], one["node"]["outcomes"], "{}", node["id"]);
+            let count = |outcomes: &Value| outcomes.as_array().map_or(0, Vec::len);
             if std::ptr::eq(viewer, &staff) {
-                staff_outcomes += node["outcomes"].as_array().map_or(0, Vec::len);
+                staff_outcomes += count(&node["outcomes"]);
+            } else {
+                let seen_by_staff = db.data(lookup, json!({ "id": node["id"] })).await;
+                hidden_from_partner += count(&seen_by_staff["node"]["outcomes"]) - count(&node["outcomes"]);
             }
         }
     }
     assert!(staff_outcomes > 20, "too few outcomes ({staff_outcomes}) for the test to mean anything");
+    // The partner's cases have outcomes it may not read (not on a referral it holds): the scope was tested.
+    assert!(hidden_from_partner > 0, "no outcome hidden from the partner on its cases");
 
     // Reading backward from the end, the page is the same cases in the same order.
     let backward = |fields: &str| format!("{{ cases(last: 25) {{ nodes {{ id {fields} }} }} }}");
